@@ -1,0 +1,49 @@
+/*
+ * heap.h - the family's shared heap (internal interface).
+ *
+ * One memfd mapped MAP_SHARED at the same address in every process of the
+ * family. Forked children inherit the mapping; spawned children re-attach it
+ * at the same address from the fd they inherit (mproc__heap_attach).
+ *
+ * The first MPROC__HEAP_ROOT_SIZE bytes after the heap header are the "root":
+ * fixed slots where layers keep family-wide state (process counters, the
+ * forkserver's address, ...). Each layer owns a slot (see heap_root below).
+ */
+#ifndef MPROC_HEAP_H
+#define MPROC_HEAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MPROC__HEAP_DEFAULT_SIZE ((size_t)1 << 30)
+#define MPROC__HEAP_MIN_SIZE ((size_t)1 << 20)
+#define MPROC__HEAP_ROOT_SLOT 512 /* bytes per layer slot */
+
+/* Layer slots in the heap root. Each layer casts its slot to its own struct
+ * (checked by STATIC_ASSERT against MPROC__HEAP_ROOT_SLOT). */
+enum mproc__root_slot {
+  MPROC__ROOT_PROCESS = 0,
+  MPROC__ROOT_SYNC = 1,
+  MPROC__ROOT_IPC = 2,
+  MPROC__ROOT_POOL = 3,
+  MPROC__ROOT_SHARED = 4,
+  MPROC__ROOT_MANAGER = 5,
+  MPROC__ROOT_NSLOTS = 8
+};
+
+/* Create the heap (size bytes of address space, sparse). 0 or -errno. */
+int mproc__heap_init(size_t size);
+/* Attach to an existing heap fd at base (spawned children). */
+int mproc__heap_attach(int fd, void *base, size_t size);
+int mproc__heap_alloc(size_t size, void **out);
+int mproc__heap_free(void *p);
+int mproc__heap_contains(const void *p);
+/* Usable size of a live block (>= the size asked for), 0 if not a block. */
+size_t mproc__heap_block_size(const void *p);
+int mproc__heap_fd(void);
+void *mproc__heap_base(void);
+size_t mproc__heap_size(void);
+/* The layer's root slot (zeroed at heap creation). */
+void *mproc__heap_root(enum mproc__root_slot slot);
+
+#endif
