@@ -45,7 +45,7 @@ static int do_init(const mproc_init_opts *opts) {
     }
   }
   if (!size) size = MPROC__HEAP_DEFAULT_SIZE;
-  if (size < MPROC__HEAP_MIN_SIZE || size > ((size_t)1 << 46)) return -EINVAL;
+  if (size < MPROC__HEAP_MIN_SIZE || size > MPROC__HEAP_MAX_SIZE) return -EINVAL;
   int rc = mproc__heap_init(size);
   if (rc) return rc;
   g_heap_size = size;
