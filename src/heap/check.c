@@ -5,9 +5,10 @@
  * the page lock, so it sees a quiet heap and repairs any journal left by a
  * dead process first (the same repair a normal locker would do). It then
  * walks all metadata and verifies the invariants stated in page.c and
- * slab.c. It never modifies the heap. Orphan slabs (left by a process killed
- * between the page heap and the class, see slab.c) are counted, not errors,
- * as long as no block in them is marked allocated.
+ * slab.c. It never modifies the heap beyond that repair. Orphan slabs (left
+ * by a process killed between the page heap and the class, see slab.c) are
+ * reclaimed by the class repair, so any orphan found here is counted and is
+ * an error only when a block in it is marked allocated.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -166,7 +167,7 @@ int mproc__heap_check(void) {
   if (!listed) return -ENOMEM;
   int a = 0, c = 0, locked_page = 0;
   for (a = 0; a < HP_NARENA && !rc; a++)
-    for (c = 0; c < HP_NCLASS && !rc; c++) rc = mproc__hp_lock(&h->cls[a][c].lock, &h->cls[a][c].j);
+    for (c = 0; c < HP_NCLASS && !rc; c++) rc = mproc__hp_class_lock(a, c);
   if (!rc) {
     rc = mproc__hp_lock(&h->ph.lock, &h->ph.j);
     locked_page = !rc;

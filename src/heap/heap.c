@@ -18,6 +18,7 @@
 #include "heap/heap.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -56,6 +57,12 @@ static int g_fd = -1;
 
 /* ---- locks and repair ---- */
 
+int mproc__hp_crash_countdown;
+
+void mproc__hp_crash(void) { raise(SIGKILL); }
+
+void mproc__heap_crash_after(int n) { mproc__hp_crash_countdown = n > 0 ? n : 0; }
+
 void mproc__hp_rollback(hp_journal *j) {
   hp_jent *e = (hp_jent *)(void *)(j + 1);
   uint64_t n = j->n;
@@ -81,14 +88,19 @@ static int after_lock(int rc, hp_journal *j) {
 }
 
 int mproc__hp_lock(mproc__rmutex *m, hp_journal *j) {
-  return after_lock(mproc__rmutex_lock(m, NULL), j);
+  int rc = after_lock(mproc__rmutex_lock(m, NULL), j);
+  HP_CRASH_POINT();
+  return rc;
 }
 
 int mproc__hp_trylock(mproc__rmutex *m, hp_journal *j) {
   return after_lock(mproc__rmutex_trylock(m), j);
 }
 
-void mproc__hp_unlock(mproc__rmutex *m) { mproc__rmutex_unlock(m); }
+void mproc__hp_unlock(mproc__rmutex *m) {
+  HP_CRASH_POINT();
+  mproc__rmutex_unlock(m);
+}
 
 /* ---- mapping ---- */
 
@@ -215,10 +227,15 @@ int mproc__heap_alloc(size_t size, void **out) {
   if (size > (size_t)mproc__hp->npages << HP_PAGE_SHIFT) return -ENOMEM;
   uint64_t np = (size + HP_PAGE - 1) >> HP_PAGE_SHIFT;
   hp_pageheap *ph = &mproc__hp->ph;
-  rc = mproc__hp_lock(&ph->lock, &ph->j);
-  if (rc) return rc;
-  uint64_t idx = mproc__hp_span_alloc(np, HP_K_LARGE, 0, 0);
-  mproc__hp_unlock(&ph->lock);
+  uint64_t idx = UINT64_MAX;
+  for (int attempt = 0; attempt < 2 && idx == UINT64_MAX; attempt++) {
+    /* On failure, give cached empty slabs back and try once more. */
+    if (attempt && mproc__hp_trim() == 0) break;
+    rc = mproc__hp_lock(&ph->lock, &ph->j);
+    if (rc) return rc;
+    idx = mproc__hp_span_alloc(np, HP_K_LARGE, 0, 0);
+    mproc__hp_unlock(&ph->lock);
+  }
   if (idx == UINT64_MAX) return -ENOMEM;
   *out = hp_page(idx); /* free spans read as zero: nothing to clear */
   return 0;

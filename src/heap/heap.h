@@ -55,5 +55,8 @@ void *mproc__heap_root(enum mproc__root_slot slot);
 int mproc__heap_check(void);
 const char *mproc__heap_check_msg(void);
 size_t mproc__heap_orphans(void);
+/* Tests: SIGKILL the calling process at the n-th crash point inside the
+ * heap's critical sections from now on (0 = off). Process-local. */
+void mproc__heap_crash_after(int n);
 
 #endif

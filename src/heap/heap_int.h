@@ -169,6 +169,18 @@ static inline void hp_store(uint64_t *a, uint64_t v) {
   __atomic_store_n(a, v, __ATOMIC_RELAXED);
 }
 
+/* Fault injection for tests: when mproc__hp_crash_countdown > 0, the
+ * crash point that brings it to 0 SIGKILLs the calling process. Crash points
+ * sit around every journaled store, commit and lock hand-over, so a test can
+ * kill a process at each instant of an alloc or free in turn. */
+extern int mproc__hp_crash_countdown;
+void mproc__hp_crash(void);
+#define HP_CRASH_POINT()                                                       \
+  do {                                                                         \
+    if (MPROC_UNLIKELY(mproc__hp_crash_countdown > 0) && --mproc__hp_crash_countdown == 0) \
+      mproc__hp_crash();                                                       \
+  } while (0)
+
 /* Journaled write: record the old value, publish the record, then write.
  * The compiler fence keeps the record's stores before the data store; a
  * killed process's retired stores all reach memory, so the order seen by the
@@ -180,14 +192,19 @@ static inline void hp_jset(hp_journal *j, uint64_t *addr, uint64_t v) {
   e[n].off = (uint64_t)((char *)addr - mproc__hp_base);
   e[n].old = hp_load(addr);
   atomic_signal_fence(memory_order_seq_cst);
+  HP_CRASH_POINT();
   hp_store(&j->n, n + 1);
   atomic_signal_fence(memory_order_seq_cst);
+  HP_CRASH_POINT();
   hp_store(addr, v);
+  atomic_signal_fence(memory_order_seq_cst);
+  HP_CRASH_POINT();
 }
 static inline void hp_commit(hp_journal *j) {
   atomic_signal_fence(memory_order_seq_cst);
   hp_store(&j->n, 0);
   atomic_signal_fence(memory_order_seq_cst);
+  HP_CRASH_POINT();
 }
 /* Undo an interrupted critical section (caller holds the lock). */
 void mproc__hp_rollback(hp_journal *j);
@@ -216,5 +233,10 @@ void mproc__hp_classes_setup(void); /* fill mproc__hp_cls */
 int mproc__hp_class_of(size_t size); /* smallest class >= size; -1 if large */
 int mproc__hp_small_alloc(int cls, void **out);
 int mproc__hp_small_free(void *p, uint64_t head);
+/* Lock class state (arena, cls), reclaiming orphan slabs after a death. */
+int mproc__hp_class_lock(int arena, int cls);
+/* Give every empty slab back to the page heap; returns how many. Caller
+ * holds no heap lock. */
+size_t mproc__hp_trim(void);
 
 #endif

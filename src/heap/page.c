@@ -152,6 +152,7 @@ void mproc__hp_span_free(uint64_t idx) {
   /* Punch first: if we die after it, the span is still allocated (now
    * zero-filled); a free span is never dirty. */
   mproc__hp_punch(idx, n);
+  HP_CRASH_POINT();
 
   uint64_t start = idx, total = n;
   if (idx > 0) {

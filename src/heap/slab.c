@@ -17,9 +17,15 @@
  * Crash safety: see heap_int.h. New slab: page heap allocates the span
  * (committed), the header is initialised (unreachable through the class
  * lists, so no journal), then the class links it (journaled). Release: the
- * class unlinks it and commits, then the page heap frees it. Death between
- * the two leaves an "orphan" slab with no allocated block: leaked, tolerated
- * by the checker.
+ * class unlinks it and commits, then the page heap frees it. Both happen
+ * entirely under the class lock, so a death between the two steps leaves an
+ * "orphan" slab (a SLAB span of this class, not linked, no block allocated)
+ * that the next locker of the class, who gets MPROC_EOWNERDEAD, finds and
+ * gives back to the page heap (reclaim_orphans). Nothing leaks but the one
+ * block a dying process was allocating.
+ *
+ * Under memory pressure (-ENOMEM from the page heap) mproc__hp_trim() gives
+ * every cached empty slab back and the allocation is retried once.
  */
 #include <errno.h>
 #include <string.h>
@@ -76,6 +82,63 @@ static inline hp_slab *slab_at(uint64_t idx) { return (hp_slab *)(void *)hp_page
 
 static _Thread_local int t_arena = -1;
 
+/* Is the slab at idx (a SLAB head of class state c) linked to c, or full?
+ * Unlinked slabs with free blocks exist only inside a critical section of
+ * c's lock: creation (span allocated, not linked yet) and release (unlinked,
+ * not yet given back). Both run entirely under c's lock, so a holder of c's
+ * lock who sees one knows its maker died. */
+static int is_orphan(const hp_class *c, uint64_t idx) {
+  const hp_slab *s = slab_at(idx);
+  if (s->magic != HP_SLAB_MAGIC) return 1;
+  return s->nfree > 0 && s->prev == 0 && c->partial != idx + 1;
+}
+
+/* Give orphan slabs of (arena, cls) back to the page heap. Caller holds the
+ * class lock and has rolled its journal back. */
+static void reclaim_orphans(hp_class *c, int cls, int arena) {
+  hp_pageheap *ph = &mproc__hp->ph;
+  if (mproc__hp_lock(&ph->lock, &ph->j)) return;
+  const hp_clsinfo *ci = &mproc__hp_cls[cls];
+  uint64_t found[16], nf = 0, np = mproc__hp->npages;
+  for (uint64_t i = 0; i < np && nf < 16;) {
+    uint64_t w = hp_pe(i)->w0, n = hp_n(w);
+    if (!(hp_flags(w) & HP_F_HEAD) || n == 0) break; /* never on a valid heap */
+    if (hp_kind(w) == HP_K_SLAB && hp_cls(w) == (unsigned)cls &&
+        hp_arena(w) == (unsigned)arena && is_orphan(c, i)) {
+      const hp_slab *s = slab_at(i);
+      uint64_t pop = 0;
+      for (uint32_t k = 0; k < ci->words; k++) pop += (uint64_t)__builtin_popcountll(s->bitmap[k]);
+      if (pop == 0) found[nf++] = i;
+    }
+    i += n;
+  }
+  for (uint64_t k = 0; k < nf; k++) mproc__hp_span_free(found[k]);
+  mproc__hp_unlock(&ph->lock);
+}
+
+static int class_after_lock(int rc, hp_class *c, int cls, int arena) {
+  if (rc == MPROC_EOWNERDEAD || (rc == 0 && MPROC_UNLIKELY(c->j.n != 0))) {
+    mproc__hp_rollback(&c->j);
+    atomic_fetch_add(&mproc__hp->recoveries, 1);
+    reclaim_orphans(c, cls, arena);
+    rc = 0;
+  }
+  return rc;
+}
+
+/* Lock (arena, cls); repairs the class after an owner death. */
+int mproc__hp_class_lock(int arena, int cls) {
+  hp_class *c = &mproc__hp->cls[arena][cls];
+  int rc = class_after_lock(mproc__rmutex_lock(&c->lock, NULL), c, cls, arena);
+  HP_CRASH_POINT();
+  return rc;
+}
+
+static int class_trylock(int arena, int cls) {
+  hp_class *c = &mproc__hp->cls[arena][cls];
+  return class_after_lock(mproc__rmutex_trylock(&c->lock), c, cls, arena);
+}
+
 /* Lock some arena's state of class cls: the thread's sticky arena if free,
  * else the first free one, else wait for the sticky one. */
 static int lock_arena(int cls, int *arena_out) {
@@ -83,15 +146,13 @@ static int lock_arena(int cls, int *arena_out) {
   int a = t_arena;
   for (int i = 0; i < HP_NARENA; i++) {
     int b = (a + i) % HP_NARENA;
-    hp_class *c = &mproc__hp->cls[b][cls];
-    if (mproc__hp_trylock(&c->lock, &c->j) == 0) {
+    if (class_trylock(b, cls) == 0) {
       t_arena = b;
       *arena_out = b;
       return 0;
     }
   }
-  hp_class *c = &mproc__hp->cls[a][cls];
-  int rc = mproc__hp_lock(&c->lock, &c->j);
+  int rc = mproc__hp_class_lock(a, cls);
   if (rc == 0) *arena_out = a;
   return rc;
 }
@@ -164,7 +225,7 @@ static int take_block(hp_class *c, int cls, void **out) {
   return MPROC_EPROTO;
 }
 
-int mproc__hp_small_alloc(int cls, void **out) {
+static int alloc_once(int cls, void **out) {
   int arena;
   int rc = lock_arena(cls, &arena);
   if (rc) return rc;
@@ -175,15 +236,52 @@ int mproc__hp_small_alloc(int cls, void **out) {
   if (rc == -ENOMEM) {
     /* The page heap is full: other arenas may still have free blocks. */
     for (int i = 1; i < HP_NARENA && rc == -ENOMEM; i++) {
-      hp_class *o = &mproc__hp->cls[(arena + i) % HP_NARENA][cls];
-      int lr = mproc__hp_lock(&o->lock, &o->j);
+      int b = (arena + i) % HP_NARENA;
+      int lr = mproc__hp_class_lock(b, cls);
       if (lr) return lr;
-      rc = take_block(o, cls, out);
-      mproc__hp_unlock(&o->lock);
+      rc = take_block(&mproc__hp->cls[b][cls], cls, out);
+      mproc__hp_unlock(&mproc__hp->cls[b][cls].lock);
     }
   }
+  return rc;
+}
+
+int mproc__hp_small_alloc(int cls, void **out) {
+  int rc = alloc_once(cls, out);
+  if (rc == -ENOMEM && mproc__hp_trim() > 0) rc = alloc_once(cls, out);
   if (rc == 0) memset(*out, 0, mproc__hp_cls[cls].size);
   return rc;
+}
+
+size_t mproc__hp_trim(void) {
+  size_t freed = 0;
+  hp_pageheap *ph = &mproc__hp->ph;
+  for (int a = 0; a < HP_NARENA; a++)
+    for (int cls = 0; cls < HP_NCLASS; cls++) {
+      hp_class *c = &mproc__hp->cls[a][cls];
+      if (!hp_load(&c->partial)) continue; /* racy peek; a miss is harmless */
+      if (mproc__hp_class_lock(a, cls)) continue;
+      const hp_clsinfo *ci = &mproc__hp_cls[cls];
+      uint64_t found[32], nf = 0;
+      for (uint64_t i = c->partial; i && nf < 32;) {
+        hp_slab *s = slab_at(i - 1);
+        uint64_t next = s->next;
+        if (s->nfree == ci->nblocks) {
+          unlink_slab(c, s);
+          hp_jset(&c->j, &c->nslabs, c->nslabs - 1);
+          found[nf++] = i - 1;
+        }
+        i = next;
+      }
+      hp_commit(&c->j);
+      if (nf && mproc__hp_lock(&ph->lock, &ph->j) == 0) {
+        for (uint64_t k = 0; k < nf; k++) mproc__hp_span_free(found[k]);
+        mproc__hp_unlock(&ph->lock);
+        freed += nf;
+      }
+      mproc__hp_unlock(&c->lock);
+    }
+  return freed;
 }
 
 int mproc__hp_small_free(void *p, uint64_t head) {
@@ -192,7 +290,7 @@ int mproc__hp_small_free(void *p, uint64_t head) {
   if (cls >= HP_NCLASS || arena >= HP_NARENA) return -EINVAL;
   const hp_clsinfo *ci = &mproc__hp_cls[cls];
   hp_class *c = &mproc__hp->cls[arena][cls];
-  int rc = mproc__hp_lock(&c->lock, &c->j);
+  int rc = mproc__hp_class_lock((int)arena, (int)cls);
   if (rc) return rc;
   /* Re-validate under the lock: the slab cannot change owner while we hold
    * its class lock, unless the caller passed a block it does not own. */
@@ -218,14 +316,13 @@ int mproc__hp_small_free(void *p, uint64_t head) {
   hp_commit(&c->j);
   rc = 0;
   if (release) {
-    /* Committed and unlinked: a crash from here on only leaks the span. */
-    mproc__hp_unlock(&c->lock);
+    /* Committed and unlinked, still under the class lock: if we die before
+     * the page heap has it, the next class locker reclaims the orphan. */
     hp_pageheap *ph = &mproc__hp->ph;
-    int lr = mproc__hp_lock(&ph->lock, &ph->j);
-    if (lr) return 0; /* cannot happen with a valid heap; the slab leaks */
-    mproc__hp_span_free(head);
-    mproc__hp_unlock(&ph->lock);
-    return 0;
+    if (mproc__hp_lock(&ph->lock, &ph->j) == 0) {
+      mproc__hp_span_free(head);
+      mproc__hp_unlock(&ph->lock);
+    }
   }
 out:
   mproc__hp_unlock(&c->lock);
