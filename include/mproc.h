@@ -290,6 +290,236 @@ MPROC_EXPORT int mproc_get_start_method(void);
 
 /* @@SECTION ipc: Queue, Pipe/Connection, wait, Listener/Client @@ */
 
+/* ------------------------------------------------------------------------
+ * Queues (Python's Queue, JoinableQueue, SimpleQueue).
+ *
+ * A queue lives in the family's shared heap: pass the pointer to children by
+ * value (fork) or inside heap memory. Messages are byte strings of 0 bytes up
+ * to what the heap can hold. Small messages (<= inline_max) are copied into a
+ * ring slot; larger ones travel by reference through the heap (one copy in,
+ * one copy out, no kernel pipe). Any number of producers and consumers, any
+ * thread of any process of the family. No feeder thread: a put is complete
+ * when it returns, so a producer may exit right after it.
+ *
+ * Crash behaviour: a producer or consumer killed at any instant never wedges
+ * or corrupts the queue. A message whose put returned is delivered exactly
+ * once, unless a consumer is killed while taking it (then it is lost with that
+ * consumer: at most one message per killed consumer). A put whose process
+ * died before it returned is delivered at most once. Never duplicated.
+ * A process killed inside put/get of a large message may leak that one heap
+ * block. See docs/queue.md.
+ *
+ * Ordering: FIFO for one producer seen by one consumer (as in Python).
+ * ------------------------------------------------------------------------ */
+typedef struct mproc_queue mproc_queue_t;
+
+/* Queue kinds (mproc_queue_opts.flags). */
+#define MPROC_QUEUE_JOINABLE (1u << 0) /* JoinableQueue: task_done/join */
+#define MPROC_QUEUE_SIMPLE (1u << 1)   /* SimpleQueue (informational: an
+                                          unbounded queue; every call works) */
+
+typedef struct mproc_queue_opts {
+  size_t maxsize;    /* max messages held; 0 = unbounded (Python's default) */
+  size_t maxbytes;   /* max payload bytes held; 0 = no byte bound. A put that
+                        would exceed it waits, except into an empty queue (so
+                        one message larger than maxbytes still passes). Soft
+                        after crashes: a killed process may loosen it by one
+                        message. */
+  size_t inline_max; /* messages up to this many bytes are copied into ring
+                        slots; larger ones go by reference through the heap.
+                        0 = 240 (256-byte slots). At most 65536. */
+  size_t slots;      /* ring slots of an unbounded queue (0 = 256); past
+                        them, messages go to an overflow list in the heap.
+                        Ignored when maxsize > 0 (the ring has maxsize slots).
+                        At most 2^24. */
+  unsigned flags;    /* MPROC_QUEUE_* */
+} mproc_queue_opts;
+
+/* Create a queue in the shared heap. opts may be NULL (unbounded Queue).
+ * Returns 0, -EINVAL (NULL q, flags unknown, inline_max/slots/maxsize out of
+ * range: maxsize at most 2^24), -ENOMEM (heap full). */
+MPROC_EXPORT int mproc_queue_create(mproc_queue_t **q, const mproc_queue_opts *opts);
+/* JoinableQueue(maxsize) and SimpleQueue() shorthands for mproc_queue_create. */
+MPROC_EXPORT int mproc_joinablequeue_create(mproc_queue_t **q, size_t maxsize);
+MPROC_EXPORT int mproc_simplequeue_create(mproc_queue_t **q);
+
+/* Free the queue and every message still in it. No process may use q during
+ * or after the call (later calls return -EDESTROYED where detectable).
+ * NULL is a no-op. -EDESTROYED/-EINVAL on a pointer that is not a queue. */
+MPROC_EXPORT int mproc_queue_destroy(mproc_queue_t *q);
+
+/* Put len bytes (data may be NULL when len is 0). Waits up to timeout
+ * seconds (-1 forever, 0 no wait) while the queue is full.
+ * Returns 0; -EFULL when still full at the deadline (Python's queue.Full);
+ * -ECLOSED after mproc_queue_close; -ENOMEM when a large message does not fit
+ * in the heap; -EINVAL (NULL q, NULL data with len > 0, bad timeout);
+ * -EDESTROYED. */
+MPROC_EXPORT int mproc_queue_put(mproc_queue_t *q, const void *data, size_t len,
+                                 double timeout);
+
+/* Take the oldest message into buf (cap bytes; buf may be NULL if cap is 0).
+ * *len receives the message size. Waits up to timeout seconds while empty.
+ * Returns 0; -ETOOSHORT when cap is smaller than the message: the message
+ * stays in the queue and *len is the size needed (Python's BufferTooShort);
+ * -EEMPTY when still empty at the deadline (queue.Empty); -ECLOSED when the
+ * queue is closed and drained (a blocked getter wakes at close); -EINVAL;
+ * -EDESTROYED. */
+MPROC_EXPORT int mproc_queue_get(mproc_queue_t *q, void *buf, size_t cap, size_t *len,
+                                 double timeout);
+
+/* As mproc_queue_get, but the message is returned in a malloc'd buffer the
+ * caller frees with free() (*data is non-NULL even for 0 bytes).
+ * Extra error: -ENOMEM (process memory; the message is then lost). */
+MPROC_EXPORT int mproc_queue_get_alloc(mproc_queue_t *q, void **data, size_t *len,
+                                       double timeout);
+
+/* Approximate number of messages (>= 0), as Python's qsize: exact when no
+ * put/get runs concurrently. -EINVAL/-EDESTROYED on a bad q. */
+MPROC_EXPORT long mproc_queue_qsize(mproc_queue_t *q);
+/* 1 when empty / full, 0 otherwise (approximate as in Python); negative error. */
+MPROC_EXPORT int mproc_queue_empty(mproc_queue_t *q);
+MPROC_EXPORT int mproc_queue_full(mproc_queue_t *q);
+
+/* Close: later puts return -ECLOSED; gets drain what is left, then return
+ * -ECLOSED at once; blocked getters and putters wake. Unlike Python's
+ * close (per process) this is family-wide. Idempotent: 0. */
+MPROC_EXPORT int mproc_queue_close(mproc_queue_t *q);
+
+/* JoinableQueue: mark one fetched task done; join waits until every put
+ * message has been task_done'd. task_done: 0, -EOVERFLOW if called more
+ * times than messages were put (Python's ValueError), -ENOTSUP on a queue
+ * created without MPROC_QUEUE_JOINABLE. join: 0, -ETIMEDOUT, -ENOTSUP,
+ * -EINVAL (bad timeout). */
+MPROC_EXPORT int mproc_queue_task_done(mproc_queue_t *q);
+MPROC_EXPORT int mproc_queue_join(mproc_queue_t *q, double timeout);
+
+/* ------------------------------------------------------------------------
+ * Pipes and connections (Python's Pipe, Connection, Listener, Client).
+ *
+ * A connection is a process-local handle around one socket fd: a forked
+ * child inherits it (pass the pointer by value); close the end you do not use
+ * in each process (mproc_conn_close). Messages are framed byte strings of any
+ * size. Sends never raise SIGPIPE: a closed or dead peer gives -EEOF.
+ * One thread at a time may send, and one may receive, on a connection.
+ * ------------------------------------------------------------------------ */
+typedef struct mproc_conn mproc_conn_t;
+
+/* Create a connected pair. duplex != 0: both ends send and receive.
+ * duplex == 0: *a only receives, *b only sends (as Python's Pipe(False)).
+ * Returns 0, -EINVAL, -EMFILE/-ENFILE, -ENOMEM. */
+MPROC_EXPORT int mproc_pipe(mproc_conn_t **a, mproc_conn_t **b, int duplex);
+
+/* Send one message of len bytes (data may be NULL if len is 0); blocks until
+ * it is written to the socket. Returns 0; -EEOF when the peer closed or died;
+ * -EPERM on a receive-only end; -EMSGSIZE when len exceeds the connection's
+ * max message size; -ECLOSED after close; -EINVAL. */
+MPROC_EXPORT int mproc_conn_send(mproc_conn_t *c, const void *data, size_t len);
+
+/* Receive one message into buf (cap bytes), waiting up to timeout seconds
+ * (-1 forever) for it. *len receives its size. Returns 0; -ETOOSHORT when cap
+ * is too small: the message is kept (the next recv returns it) and *len is
+ * the size needed; -ETIMEDOUT when no message started before the deadline;
+ * -EEOF when the peer closed or died (also in the middle of a frame);
+ * -EMSGSIZE when the peer announced a message larger than the max message
+ * size, -EPROTO on a malformed frame, -ETIMEDOUT mid-frame: these three break
+ * the connection (later calls return -ECONNABORTED); -EPERM on a send-only
+ * end; -ECLOSED; -EINVAL. */
+MPROC_EXPORT int mproc_conn_recv(mproc_conn_t *c, void *buf, size_t cap, size_t *len,
+                                 double timeout);
+
+/* As mproc_conn_recv, into a malloc'd buffer the caller frees with free(). */
+MPROC_EXPORT int mproc_conn_recv_alloc(mproc_conn_t *c, void **data, size_t *len,
+                                       double timeout);
+
+/* 1 when a message (or end of file) is ready to read, 0 at the deadline
+ * (timeout 0 = check, -1 = wait forever); negative error. */
+MPROC_EXPORT int mproc_conn_poll(mproc_conn_t *c, double timeout);
+
+/* The socket fd, for the caller's own event loop (readable = poll ready).
+ * Owned by c. -ECLOSED after close. */
+MPROC_EXPORT int mproc_conn_fileno(const mproc_conn_t *c);
+
+/* Set the largest message this end accepts from the peer (recv) and sends
+ * (send). 0 = no limit (the default for pipes). -EINVAL. */
+MPROC_EXPORT int mproc_conn_set_max_message(mproc_conn_t *c, size_t max);
+
+/* Close the fd; the handle stays valid until destroy (calls return
+ * -ECLOSED). Idempotent. mproc_conn_destroy closes and frees; NULL no-op. */
+MPROC_EXPORT int mproc_conn_close(mproc_conn_t *c);
+MPROC_EXPORT int mproc_conn_destroy(mproc_conn_t *c);
+
+/* ------------------------------------------------------------------------
+ * Waiting on many objects at once (Python's multiprocessing.connection.wait).
+ * Connections, queues and any fd (a process sentinel from
+ * mproc_process_sentinel, a socket, ...). A queue is ready when it holds a
+ * message or is closed; a connection when a message or EOF is readable.
+ * ------------------------------------------------------------------------ */
+typedef enum mproc_wait_kind {
+  MPROC_WAIT_FD = 1,    /* u.fd: readable (or hung up) */
+  MPROC_WAIT_CONN = 2,  /* u.conn */
+  MPROC_WAIT_QUEUE = 3  /* u.queue */
+} mproc_wait_kind;
+
+typedef struct mproc_waitable {
+  int kind;  /* mproc_wait_kind */
+  union {
+    int fd;
+    mproc_conn_t *conn;
+    mproc_queue_t *queue;
+  } u;
+  int ready; /* out: 1 when ready */
+} mproc_waitable;
+
+/* Wait until at least one object is ready or timeout seconds pass. Sets
+ * ready on each object and returns how many are ready (0 at the deadline).
+ * Waiting uses no CPU (queues are watched by futex, see docs/connection.md).
+ * -EINVAL (NULL with n > 0, n > 1024, unknown kind, bad fd, bad timeout),
+ * -ECLOSED (a closed connection), -EDESTROYED, or a system error. */
+MPROC_EXPORT int mproc_wait(mproc_waitable *objs, size_t n, double timeout);
+
+/* ------------------------------------------------------------------------
+ * Listener and Client: connections between unrelated processes over a Unix
+ * socket ("unix:/path", "/path", or "unix:@name" for the abstract namespace)
+ * or TCP ("tcp:HOST:PORT"; port 0 picks a free port). With an authkey both
+ * sides prove knowledge of it by HMAC-SHA256 challenge-response, in both
+ * directions (libsodium); a wrong key fails on both sides with -EAUTH.
+ * ------------------------------------------------------------------------ */
+typedef struct mproc_listener mproc_listener_t;
+
+typedef struct mproc_conn_opts {
+  const void *authkey;      /* NULL = no authentication (both sides must agree) */
+  size_t authkey_len;       /* bytes of authkey (1..1024 when authkey given) */
+  size_t max_message;       /* largest accepted message; 0 = 64 MiB */
+  double handshake_timeout; /* seconds for connect+handshake; 0 = 10 s */
+  int backlog;              /* listener backlog; 0 = 128 */
+} mproc_conn_opts;
+
+/* Bind and listen. For a Unix path, an existing socket file is replaced and
+ * the file is removed at destroy. Returns 0, -EINVAL (bad address or opts),
+ * -EADDRINUSE, -EACCES, -ENAMETOOLONG, or a system error. */
+MPROC_EXPORT int mproc_listener_create(mproc_listener_t **l, const char *address,
+                                       const mproc_conn_opts *opts);
+/* Accept one connection and run the handshake. Returns 0 and *c; -ETIMEDOUT
+ * when no client arrived in time; -EAUTH when the client failed to prove the
+ * key (or rejected ours); -EPROTO/-EEOF/-ETIMEDOUT for a client that sent
+ * garbage, hung up or stalled during the handshake (that client is dropped;
+ * call accept again). -EINVAL, -ECLOSED. */
+MPROC_EXPORT int mproc_listener_accept(mproc_listener_t *l, mproc_conn_t **c,
+                                       double timeout);
+/* The bound address in the same syntax (with the real port for tcp:...:0).
+ * Static per listener; valid until destroy. NULL on a bad l. */
+MPROC_EXPORT const char *mproc_listener_address(const mproc_listener_t *l);
+/* The listening fd (readable when a client is waiting), or a negative error. */
+MPROC_EXPORT int mproc_listener_fileno(const mproc_listener_t *l);
+/* Close and free; removes the Unix socket file. NULL no-op. */
+MPROC_EXPORT int mproc_listener_destroy(mproc_listener_t *l);
+
+/* Connect to a listener and run the handshake. Returns 0 and *c; -EAUTH
+ * (wrong key on either side); -ECONNREFUSED/-ENOENT (no listener);
+ * -ETIMEDOUT; -EPROTO; -EEOF; -EINVAL. */
+MPROC_EXPORT int mproc_client_connect(mproc_conn_t **c, const char *address,
+                                      const mproc_conn_opts *opts);
+
 /* @@END ipc @@ */
 
 /* @@SECTION pool: Pool and AsyncResult @@ */
