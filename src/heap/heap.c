@@ -228,16 +228,18 @@ int mproc__heap_alloc(size_t size, void **out) {
   uint64_t np = (size + HP_PAGE - 1) >> HP_PAGE_SHIFT;
   hp_pageheap *ph = &mproc__hp->ph;
   uint64_t idx = UINT64_MAX;
+  int dirty = 0;
   for (int attempt = 0; attempt < 2 && idx == UINT64_MAX; attempt++) {
     /* On failure, give cached empty slabs back and try once more. */
     if (attempt && mproc__hp_trim() == 0) break;
     rc = mproc__hp_lock(&ph->lock, &ph->j);
     if (rc) return rc;
-    idx = mproc__hp_span_alloc(np, HP_K_LARGE, 0, 0);
+    idx = mproc__hp_span_alloc(np, HP_K_LARGE, 0, 0, &dirty);
     mproc__hp_unlock(&ph->lock);
   }
   if (idx == UINT64_MAX) return -ENOMEM;
-  *out = hp_page(idx); /* free spans read as zero: nothing to clear */
+  *out = hp_page(idx); /* free spans read as zero but for a dirty head page */
+  if (dirty) memset(*out, 0, HP_PAGE);
   return 0;
 }
 

@@ -115,13 +115,14 @@ typedef struct hp_pent {
 enum { HP_K_NONE = 0, HP_K_FREE = 1, HP_K_LARGE = 2, HP_K_SLAB = 3, HP_K_SLABPART = 4 };
 #define HP_F_HEAD 0x10u
 #define HP_F_TAIL 0x20u
+#define HP_F_DIRTY 0x40u /* FREE head only: its first page was not punched */
 
 static inline uint64_t hp_w0(unsigned kind, unsigned flags, unsigned cls, unsigned arena,
                              uint64_t n) {
   return (uint64_t)kind | flags | ((uint64_t)cls << 8) | ((uint64_t)arena << 16) | (n << 32);
 }
 static inline unsigned hp_kind(uint64_t w0) { return (unsigned)(w0 & 0xf); }
-static inline unsigned hp_flags(uint64_t w0) { return (unsigned)(w0 & 0x30); }
+static inline unsigned hp_flags(uint64_t w0) { return (unsigned)(w0 & 0x70); }
 static inline unsigned hp_cls(uint64_t w0) { return (unsigned)((w0 >> 8) & 0xff); }
 static inline unsigned hp_arena(uint64_t w0) { return (unsigned)((w0 >> 16) & 0xff); }
 static inline uint64_t hp_n(uint64_t w0) { return w0 >> 32; }
@@ -219,8 +220,10 @@ void mproc__hp_pages_init(void); /* one free span of every data page */
 /* Allocate npages as a span of kind LARGE or SLAB (cls/arena for SLAB).
  * Returns the head index, or UINT64_MAX when no span is big enough.
  * Caller holds the page lock; the journal is committed on return. Pages of
- * the returned span read as zero. */
-uint64_t mproc__hp_span_alloc(uint64_t npages, unsigned kind, unsigned cls, unsigned arena);
+ * the returned span read as zero, except the first one when *dirty is set
+ * on return: the caller clears it (after unlocking). */
+uint64_t mproc__hp_span_alloc(uint64_t npages, unsigned kind, unsigned cls, unsigned arena,
+                              int *dirty);
 /* Free the span at head idx (LARGE or SLAB): punch its pages, coalesce,
  * commit. Caller holds the page lock. */
 void mproc__hp_span_free(uint64_t idx);

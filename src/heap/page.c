@@ -14,7 +14,12 @@
  *  - no two FREE spans are adjacent (frees coalesce);
  *  - every FREE span is in the bucket of its size, and its pages read as
  *    zero (a span is punched out of the memfd before it becomes free), so
- *    allocation never needs to clear a span.
+ *    allocation never needs to clear a span -- except its first page when
+ *    the head carries HP_F_DIRTY. That page is kept on purpose: objects
+ *    stamp a magic number near their start and mark it dead on destroy, so
+ *    use after destroy stays detectable after the free (the memory reads
+ *    as it was left, not as zeros) until the span is reused or merged. A
+ *    dirty head that becomes interior in a merge is punched then.
  *
  * Every caller holds the page lock (ph.lock); every reachable metadata word
  * is written with hp_jset() and the journal is committed before returning.
@@ -79,7 +84,8 @@ void mproc__hp_pages_init(void) {
   mproc__hp->ph.free_pages = n;
 }
 
-uint64_t mproc__hp_span_alloc(uint64_t npages, unsigned kind, unsigned cls, unsigned arena) {
+uint64_t mproc__hp_span_alloc(uint64_t npages, unsigned kind, unsigned cls, unsigned arena,
+                              int *dirty) {
   hp_pageheap *ph = &mproc__hp->ph;
   if (npages == 0 || npages > ph->free_pages) return UINT64_MAX;
   unsigned b0 = mproc__hp_bucket_of(npages);
@@ -100,6 +106,7 @@ uint64_t mproc__hp_span_alloc(uint64_t npages, unsigned kind, unsigned cls, unsi
   }
   if (idx == UINT64_MAX) return UINT64_MAX;
 
+  *dirty = (hp_flags(hp_pe(idx)->w0) & HP_F_DIRTY) != 0;
   fl_remove(idx, have);
   if (have > npages) {
     uint64_t rest = idx + npages, m = have - npages;
@@ -150,15 +157,23 @@ void mproc__hp_span_free(uint64_t idx) {
   unsigned kind = hp_kind(w);
   uint64_t n = hp_n(w);
   /* Punch first: if we die after it, the span is still allocated (now
-   * zero-filled); a free span is never dirty. */
-  mproc__hp_punch(idx, n);
+   * zero-filled); a free span is never dirty beyond its head page. The head
+   * page is kept (see the top of the file) unless it ends up inside a
+   * merged span. */
+  uint64_t lw = idx > 0 ? hp_pe(idx - 1)->w0 : 0;
+  int merge_left = hp_kind(lw) == HP_K_FREE && (hp_flags(lw) & HP_F_TAIL);
+  if (merge_left)
+    mproc__hp_punch(idx, n);
+  else if (n > 1)
+    mproc__hp_punch(idx + 1, n - 1);
   HP_CRASH_POINT();
 
   uint64_t start = idx, total = n;
+  unsigned dirty = HP_F_DIRTY;
   if (idx > 0) {
-    uint64_t lw = hp_pe(idx - 1)->w0;
-    if (hp_kind(lw) == HP_K_FREE && (hp_flags(lw) & HP_F_TAIL)) {
+    if (merge_left) {
       uint64_t ln = hp_n(lw);
+      dirty = hp_flags(hp_pe(idx - ln)->w0) & HP_F_DIRTY;
       fl_remove(idx - ln, ln);
       start = idx - ln;
       total += ln;
@@ -171,6 +186,7 @@ void mproc__hp_span_free(uint64_t idx) {
     uint64_t rw = hp_pe(r)->w0;
     if (hp_kind(rw) == HP_K_FREE && (hp_flags(rw) & HP_F_HEAD)) {
       uint64_t rn = hp_n(rw);
+      if (hp_flags(rw) & HP_F_DIRTY) mproc__hp_punch(r, 1); /* becomes interior */
       fl_remove(r, rn);
       hp_jset(PJ(), &hp_pe(r)->w0, 0);
       if (n > 1) hp_jset(PJ(), &hp_pe(idx + n - 1)->w0, 0);
@@ -179,7 +195,7 @@ void mproc__hp_span_free(uint64_t idx) {
   }
   uint64_t end = start + total - 1;
   hp_jset(PJ(), &hp_pe(start)->w0,
-          hp_w0(HP_K_FREE, HP_F_HEAD | (total == 1 ? HP_F_TAIL : 0), 0, 0, total));
+          hp_w0(HP_K_FREE, HP_F_HEAD | dirty | (total == 1 ? HP_F_TAIL : 0), 0, 0, total));
   if (total > 1) hp_jset(PJ(), &hp_pe(end)->w0, hp_w0(HP_K_FREE, HP_F_TAIL, 0, 0, total));
   fl_push(start, total);
   if (kind == HP_K_LARGE) {

@@ -182,10 +182,12 @@ static int new_slab(hp_class *c, int cls, int arena) {
   hp_pageheap *ph = &mproc__hp->ph;
   int rc = mproc__hp_lock(&ph->lock, &ph->j);
   if (rc) return rc;
-  uint64_t idx = mproc__hp_span_alloc(ci->pages, HP_K_SLAB, (unsigned)cls, (unsigned)arena);
+  int dirty = 0;
+  uint64_t idx = mproc__hp_span_alloc(ci->pages, HP_K_SLAB, (unsigned)cls, (unsigned)arena, &dirty);
   mproc__hp_unlock(&ph->lock);
   if (idx == UINT64_MAX) return -ENOMEM;
-  hp_slab *s = slab_at(idx); /* zero-filled: free spans always are */
+  hp_slab *s = slab_at(idx); /* zero-filled but for a dirty first page */
+  if (dirty) memset(s, 0, HP_PAGE);
   s->cls = (uint16_t)cls;
   s->arena = (uint16_t)arena;
   s->nfree = ci->nblocks;
