@@ -185,104 +185,179 @@ MPROC_EXPORT int mproc_heap_contains(const void *p);
 
 /* @@SECTION process: Process, current/parent process, cpu count @@ */
 
-/* A child process (Python's multiprocessing.Process). Process-local handle:
- * owned by the process that created it; other processes may not use it. */
+/*
+ * Processes (Python's multiprocessing.Process). See docs/process.md.
+ *
+ * Lifecycle: create -> [start -> join] -> close -> destroy, as in Python.
+ * A child dies with its parent: it gets SIGKILL within moments of the
+ * parent's death, however the parent died (PR_SET_PDEATHSIG, armed from a
+ * thread that lives as long as the process). At the parent's normal exit
+ * (exit() or return from main) daemon children are terminated (SIGTERM,
+ * SIGKILL after 1 s) and the others are joined, as in Python. No SIGCHLD
+ * handler is installed: finished children are reaped whenever start(),
+ * join(), is_alive(), exitcode() or mproc_active_children() runs.
+ *
+ * In the child: the target runs, then the child's own exit processing (its
+ * children are joined or terminated), stdout and stderr are flushed and the
+ * child calls _exit(target's return value & 0xff). The parent's atexit
+ * handlers do not run in the child. The parent flushes stdout and stderr
+ * before starting a child so buffered output is not written twice.
+ *
+ * Handles are process-local: every call on a handle from a process other
+ * than its creator returns MPROC_ENOTOWNER (destroy just frees the copy).
+ * Calls on one handle are thread-safe.
+ */
+
+/* A child process. Opaque, process-local, owned by the creating process. */
 typedef struct mproc_process mproc_process_t;
 
 /* The target runs in the child with the user's argument; its return value
- * (0..255) is the child's exit code. Subclassing Process and overriding run()
+ * & 0xff is the child's exit code. Subclassing Process and overriding run()
  * maps to a target plus a user struct passed as arg. */
 typedef int (*mproc_target_fn)(void *arg);
 
 typedef struct mproc_process_opts {
-  const char *name;  /* NULL = "Process-N" ("Process-N:M" when nested);
-                        copied, at most 255 bytes */
-  int daemon;        /* non-zero: terminated when the parent exits normally
-                        and may not start children of its own */
-  int start_method;  /* mproc_start_method_t; 0 = the family default */
-  const char *target_name; /* spawn: the name the target was registered
-                              under with mproc_register_target(); for fork and
-                              forkserver it is optional */
-  size_t arg_size;   /* spawn/forkserver: bytes at arg copied to the child
-                        (arg is then a pointer into a private copy);
-                        0 = pass the pointer value itself (valid for fork, or
-                        when arg points into the shared heap) */
+  const char *name;  /* NULL or "" = "Process-N" ("Process-N:M" when created
+                        in a child, like Python's _identity); copied, at most
+                        255 bytes */
+  int daemon;        /* non-zero: terminated when the parent exits normally,
+                        and may not start children of its own (-EPERM) */
+  int start_method;  /* mproc_start_method_t; 0 = the family default at
+                        create time */
+  const char *target_name; /* a name given to mproc_register_target(): the
+                              target may then be NULL. Required (or found
+                              from the function) for spawn. */
+  size_t arg_size;   /* > 0: copy arg_size bytes at arg now (max 64 MiB);
+                        the child's target gets a pointer to its own copy.
+                        0 = pass the pointer value itself: valid for fork,
+                        for forkserver when it points into the heap or
+                        into data that existed when the server started, and
+                        for spawn only when it points into the shared heap
+                        (checked: -EINVAL otherwise) */
 } mproc_process_opts;
 
 /* Register a target under a stable name so spawn children (a fresh exec of
- * the program) can find it. Call it in every process before any child is
- * spawned, typically at the start of main(). -EINVAL, -EEXIST. */
+ * the program) can find it. Call it in every process, before
+ * mproc_spawn_main(), typically at the start of main(). Registering the same
+ * (name, fn) pair again is a no-op. Returns 0; -EINVAL (NULL/empty name,
+ * NULL fn), -ENAMETOOLONG (> 63 bytes), -EEXIST (name taken by another
+ * function), -ENOSPC (256 targets already). Thread-safe. */
 MPROC_EXPORT int mproc_register_target(const char *name, mproc_target_fn fn);
 
-/* For programs that use the spawn start method: call first thing in main().
- * In a spawned child it runs the requested target and exits (never returns);
- * in any other process it returns 0 at once. */
+/* For programs that use the spawn start method: call it at the start of
+ * main(), after mproc_register_target() calls and before anything else. In
+ * a spawned child it attaches the family heap, runs the requested target
+ * and exits (never returns; a malformed request exits with status 127). In
+ * any other process it returns 0 at once; -EINVAL if argv is NULL with
+ * argc > 0 or argc < 0. */
 MPROC_EXPORT int mproc_spawn_main(int argc, char **argv);
 
 /* Create a process object (not started). target may be NULL only with
- * opts->target_name naming a registered target. opts may be NULL.
- * -EINVAL, -ENOMEM, -ENOTREG. */
+ * opts->target_name naming a registered target. opts may be NULL. The
+ * name and Python-style identity are fixed here (the counter advances at
+ * create, as in Python). Returns 0 and sets *p; -EINVAL (NULL p; no target;
+ * bad start_method; arg_size > 64 MiB or arg_size with NULL arg; target and
+ * target_name naming different functions; spawn with a pointer arg outside
+ * the heap), -ENAMETOOLONG (name > 255 bytes), MPROC_ENOTREG (target_name
+ * not registered; spawn with an unregistered target), -ENOMEM. */
 MPROC_EXPORT int mproc_process_create(mproc_process_t **p, mproc_target_fn target,
                                       void *arg, const mproc_process_opts *opts);
 
-/* Start the child. -ESTATE if already started, -EPERM when called from a
- * daemon process, -ECHILDFAIL/-errno if the child could not be created. */
+/* Start the child; returns once it exists (spawn: once it exec'd, attached
+ * the heap and found its target). Returns 0; MPROC_ESTATE if already
+ * started; -EPERM when the calling process is a daemon child;
+ * MPROC_EDESTROYED after close; MPROC_ENOTOWNER; -EINVAL (NULL); a system
+ * error from fork/pidfd_open/socketpair/pipe2 (-EAGAIN, -ENOMEM, -EMFILE,
+ * ...) or MPROC_ECHILDFAIL (forkserver or spawn child failed to start), in
+ * which case nothing leaked and the handle stays startable. Forks happen
+ * on the calling thread if it is the main thread, else on the library's
+ * launcher thread. */
 MPROC_EXPORT int mproc_process_start(mproc_process_t *p);
 
 /* Run the target in the calling process (Python's run()); returns the
- * target's return value (>= 0) or -EINVAL. */
+ * target's return value as is. -EINVAL, MPROC_EDESTROYED, ENOTOWNER. */
 MPROC_EXPORT int mproc_process_run(mproc_process_t *p);
 
-/* Wait for the child to end, up to timeout seconds (-1 forever). Returns 0
- * when it ended (exitcode is then known), -ETIMEDOUT if still running,
- * -ESTATE if never started, -EINVAL on bad timeout. */
+/* Wait for the child to end, up to timeout seconds (-1 forever, 0 poll).
+ * Returns 0 when it ended (exitcode is then known), -ETIMEDOUT if still
+ * running, MPROC_ESTATE if never started, -EINVAL on NULL or a bad
+ * timeout, MPROC_EDESTROYED after close, MPROC_ENOTOWNER. Uses no CPU
+ * while waiting (poll on the pidfd). */
 MPROC_EXPORT int mproc_process_join(mproc_process_t *p, double timeout);
 
-/* 1 if started and not yet ended, 0 otherwise (reaps it if it ended);
- * -EINVAL on NULL. */
+/* 1 if started and not yet ended, 0 otherwise (never started, or ended:
+ * then it is reaped). -EINVAL, MPROC_EDESTROYED, MPROC_ENOTOWNER. */
 MPROC_EXPORT int mproc_process_is_alive(mproc_process_t *p);
 
-/* Send SIGTERM / SIGKILL. 0 also when the child already ended.
- * -ESTATE if never started. */
+/* Send SIGTERM / SIGKILL (through the pidfd: never hits a recycled pid).
+ * 0, also when the child already ended. MPROC_ESTATE if never started;
+ * -EINVAL, MPROC_EDESTROYED, MPROC_ENOTOWNER. */
 MPROC_EXPORT int mproc_process_terminate(mproc_process_t *p);
 MPROC_EXPORT int mproc_process_kill(mproc_process_t *p);
 
-/* Release the process's resources (pidfd). -EBUSY if still running. After
- * close, every call on p returns -EDESTROYED except destroy. */
+/* Release the process's resources (its pidfd): 0 (also when never started
+ * or already closed); -EBUSY if still running; -EINVAL; MPROC_ENOTOWNER.
+ * After close every call on p returns MPROC_EDESTROYED except close,
+ * destroy, name and daemon. */
 MPROC_EXPORT int mproc_process_close(mproc_process_t *p);
 
-/* Free the handle. A still-running child is not killed (its daemon flag
- * decides what happens at exit). NULL is a no-op. */
+/* Free the handle. NULL is a no-op. A still-running child is not killed:
+ * the library keeps reaping it and applies its daemon flag at exit, and
+ * frees the handle's memory once it ended. Returns 0 or -EINVAL. */
 MPROC_EXPORT int mproc_process_destroy(mproc_process_t *p);
 
-/* Attributes. pid: > 0 once started, -ESTATE before. */
+/* Change the name (any time; the child's own name is fixed at start) or
+ * the daemon flag (before start only: MPROC_ESTATE after). -EINVAL (NULL or
+ * empty name), -ENAMETOOLONG, MPROC_EDESTROYED, MPROC_ENOTOWNER. */
+MPROC_EXPORT int mproc_process_set_name(mproc_process_t *p, const char *name);
+MPROC_EXPORT int mproc_process_set_daemon(mproc_process_t *p, int daemon);
+
+/* The child's pid once started. MPROC_ESTATE before start, -EINVAL,
+ * MPROC_EDESTROYED, MPROC_ENOTOWNER. */
 MPROC_EXPORT pid_t mproc_process_pid(const mproc_process_t *p);
-/* *code = exit code (0..255) or -signo; returns 0 when known, -ESTATE while
- * not started or still running. */
+
+/* *code = the target's return value & 0xff when the child exited, -signo
+ * when a signal killed it (Python's exitcode), -ECHILD if its status was
+ * taken by someone else (a waitpid(-1) elsewhere or SIGCHLD ignored).
+ * Returns 0 when known; MPROC_ESTATE while not started or still running;
+ * -EINVAL (NULL p or code), MPROC_EDESTROYED, MPROC_ENOTOWNER. */
 MPROC_EXPORT int mproc_process_exitcode(mproc_process_t *p, int *code);
-/* Name (never NULL for a valid p; "" for NULL). */
+
+/* The name ("" for NULL or an invalid handle). Valid until destroy. */
 MPROC_EXPORT const char *mproc_process_name(const mproc_process_t *p);
+/* The daemon flag: 0 or 1; -EINVAL. */
 MPROC_EXPORT int mproc_process_daemon(const mproc_process_t *p);
-/* A pidfd that becomes readable when the child ends (poll/epoll). Owned by
- * p; valid until close/destroy. -ESTATE before start. */
+/* A pidfd that becomes readable when the child ends (poll/epoll/select;
+ * Python's sentinel). Owned by p: do not close it; valid until close or
+ * destroy. MPROC_ESTATE before start, -EINVAL, MPROC_EDESTROYED,
+ * MPROC_ENOTOWNER. */
 MPROC_EXPORT int mproc_process_sentinel(const mproc_process_t *p);
 
-/* The calling process: its name ("MainProcess" in the top process) and pid,
- * the parent's pid (0 in a process not started by mproc). */
+/* The calling process: its name ("MainProcess" in the top process, the
+ * Process name in a child; static storage), its pid, and its parent's pid
+ * (the process that started it - for forkserver children too - or 0 in a
+ * process not started by mproc). Async-signal-safe: current_pid only. */
 MPROC_EXPORT const char *mproc_current_name(void);
 MPROC_EXPORT pid_t mproc_current_pid(void);
 MPROC_EXPORT pid_t mproc_parent_pid(void);
 
-/* Reap finished children and store up to cap live ones in out (may be NULL
- * with cap 0). Returns the number of live children. */
+/* Reap finished children and store up to cap of the running ones (in start
+ * order) in out (may be NULL with cap 0). Returns the number of running
+ * children (may exceed cap); handles destroyed while running are reaped but
+ * neither counted nor returned. -EINVAL (cap < 0, NULL out with cap > 0). */
 MPROC_EXPORT int mproc_active_children(mproc_process_t **out, int cap);
 
-/* CPUs this process may use: affinity mask, cgroup v2 cpu.max quota, and
- * $MPROC_CPU_COUNT override. Always >= 1. */
+/* CPUs this process may use: the affinity mask (sched_getaffinity), capped
+ * by the cgroup CPU quota (v2 cpu.max, v1 cfs quota; the process's cgroup
+ * and its ancestors, rounded up); $MPROC_CPU_COUNT (a positive integer)
+ * overrides both. Always >= 1. Thread-safe. */
 MPROC_EXPORT int mproc_cpu_count(void);
 
-/* Set the family default start method (before starting processes).
- * -EINVAL on unknown method. Get returns the current default. */
+/* Set the default start method of this process's future children
+ * (MPROC_START_FORK, _FORKSERVER or _SPAWN). FORKSERVER starts the fork
+ * server at once: call it early in main(), before creating threads.
+ * Returns 0, -EINVAL (unknown method), or the error starting the server.
+ * get returns the current default (MPROC_START_FORK unless changed). */
 MPROC_EXPORT int mproc_set_start_method(int method);
 MPROC_EXPORT int mproc_get_start_method(void);
 
@@ -527,6 +602,199 @@ MPROC_EXPORT int mproc_client_connect(mproc_conn_t **c, const char *address,
 /* @@END pool @@ */
 
 /* @@SECTION shared: heap dict, list, namespace @@ */
+
+/*
+ * Shared containers: a dict (byte-string keys -> byte-string values), a list
+ * of byte strings and a namespace (named int64/double/string attributes).
+ *
+ * A container made with mproc_xxx_create() lives in the family's shared heap:
+ * the handle is valid in every process of the family and is passed to a
+ * child by value; no server is involved. Every call is atomic with respect to
+ * every other call from any thread of any process (one robust lock per
+ * container). A process killed in the middle of a call leaves the container
+ * consistent: the call happened entirely or not at all (the next caller
+ * repairs it from an undo log). Removed entries return their heap memory.
+ *
+ * The same calls work on proxies obtained from a manager
+ * (mproc_manager_dict() etc., see the manager section): then each call is a
+ * round trip to the server, with the same results and error codes, plus the
+ * transport's errors (MPROC_EEOF / -ECONNRESET when the server died).
+ *
+ * Byte strings: keys and values are (pointer, length) pairs; the pointer may
+ * be NULL only when the length is 0; lengths are limited to 4 GiB - 1
+ * (-EMSGSIZE above). Results copied into caller buffers follow one rule: if
+ * the buffer is too short the call returns MPROC_ETOOSHORT, stores the
+ * required size in *len and changes nothing. "_alloc" variants return a
+ * malloc()ed copy (one extra NUL byte after the data, not counted in the
+ * length) that the caller frees with free().
+ *
+ * Errors common to every call: -EINVAL for NULL handles/pointers,
+ * MPROC_EDESTROYED for a destroyed container (detected while its memory has
+ * not been reused), -ENOMEM when the shared heap is full.
+ */
+
+/* A byte string returned in a snapshot. */
+typedef struct mproc_blob {
+  void *data; /* NUL-terminated copy (the NUL is not counted in len) */
+  size_t len; /* bytes */
+} mproc_blob;
+
+/* Free an array returned by a snapshot call (keys, items, list snapshot):
+ * one allocation holds the array and the bytes. NULL is a no-op. */
+MPROC_EXPORT void mproc_blobs_free(mproc_blob *blobs);
+
+/* ---- dict ---- */
+
+typedef struct mproc_dict mproc_dict_t;
+typedef struct mproc_dict_iter mproc_dict_iter_t;
+
+/* Create an empty dict in the shared heap. opts is reserved: pass NULL.
+ * 0, -EINVAL, -ENOMEM. */
+MPROC_EXPORT int mproc_dict_create(mproc_dict_t **d, const void *opts);
+
+/* Destroy a heap dict and free all its memory (any process may do it; no
+ * other process may use it afterwards). For a proxy: frees the local proxy
+ * only (the server's object stays; see mproc_manager_remove()). NULL is a
+ * no-op. */
+MPROC_EXPORT int mproc_dict_destroy(mproc_dict_t *d);
+
+/* d[key] = val (insert or replace). 0, -EINVAL, -EMSGSIZE, -ENOMEM. */
+MPROC_EXPORT int mproc_dict_set(mproc_dict_t *d, const void *key, size_t klen,
+                                const void *val, size_t vlen);
+
+/* Copy d[key] into buf (cap bytes); *vlen = its length. 0; -ENOENT when the
+ * key is absent; MPROC_ETOOSHORT when cap < length (*vlen = length needed,
+ * buf untouched). buf may be NULL with cap 0 to learn the length. */
+MPROC_EXPORT int mproc_dict_get(mproc_dict_t *d, const void *key, size_t klen,
+                                void *buf, size_t cap, size_t *vlen);
+
+/* *val = malloc()ed copy of d[key] (NUL-terminated), *vlen = length (vlen
+ * may be NULL). 0, -ENOENT, -ENOMEM. */
+MPROC_EXPORT int mproc_dict_get_alloc(mproc_dict_t *d, const void *key, size_t klen,
+                                      void **val, size_t *vlen);
+
+/* del d[key]. 0, -ENOENT when absent. */
+MPROC_EXPORT int mproc_dict_delete(mproc_dict_t *d, const void *key, size_t klen);
+
+/* 1 if key is in d, 0 if not, or a negative error. */
+MPROC_EXPORT int mproc_dict_contains(mproc_dict_t *d, const void *key, size_t klen);
+
+/* *n = number of entries. 0 or an error. */
+MPROC_EXPORT int mproc_dict_len(mproc_dict_t *d, size_t *n);
+
+/* Remove every entry (frees their memory). */
+MPROC_EXPORT int mproc_dict_clear(mproc_dict_t *d);
+
+/* Snapshot of the keys: *keys = array of *n blobs, taken atomically; free
+ * with mproc_blobs_free(). Order is unspecified (hash order). */
+MPROC_EXPORT int mproc_dict_keys(mproc_dict_t *d, mproc_blob **keys, size_t *n);
+
+/* Snapshot of the items: *items = array of 2 * *n blobs, key then value for
+ * each of the *n entries; free with mproc_blobs_free(). */
+MPROC_EXPORT int mproc_dict_items(mproc_dict_t *d, mproc_blob **items, size_t *n);
+
+/* Iterator over a live dict (process-local object). Like Python, the dict
+ * must not gain or lose keys while iterating: next() then returns
+ * MPROC_ESTATE ("changed size during iteration"); replacing values is fine.
+ * Each next() takes the lock once, so other processes keep working.
+ * On a proxy the iterator walks a snapshot taken at create time. */
+MPROC_EXPORT int mproc_dict_iter_create(mproc_dict_t *d, mproc_dict_iter_t **it);
+
+/* Advance: *key and *val point to copies owned by the iterator, valid until the
+ * next call or destroy (key, klen, val, vlen may each be NULL). 0 for an
+ * entry, MPROC_ESTOPITER at the end, MPROC_ESTATE as above. */
+MPROC_EXPORT int mproc_dict_iter_next(mproc_dict_iter_t *it, const void **key,
+                                      size_t *klen, const void **val, size_t *vlen);
+
+/* Free the iterator. NULL is a no-op. */
+MPROC_EXPORT int mproc_dict_iter_destroy(mproc_dict_iter_t *it);
+
+/* ---- list ---- */
+
+typedef struct mproc_list mproc_list_t;
+
+/* Create an empty list in the shared heap. opts reserved: NULL. */
+MPROC_EXPORT int mproc_list_create(mproc_list_t **l, const void *opts);
+
+/* Destroy (heap list: frees everything; proxy: the local proxy only). */
+MPROC_EXPORT int mproc_list_destroy(mproc_list_t *l);
+
+/* Append one item. 0, -EINVAL, -EMSGSIZE, -ENOMEM. */
+MPROC_EXPORT int mproc_list_append(mproc_list_t *l, const void *data, size_t len);
+
+/* Append n items atomically (all or none). items may be NULL when n is 0. */
+MPROC_EXPORT int mproc_list_extend(mproc_list_t *l, const mproc_blob *items, size_t n);
+
+/* Copy l[index] into buf. Negative indexes count from the end (-1 = last).
+ * 0; -ERANGE when the index is out of range; MPROC_ETOOSHORT as for dicts. */
+MPROC_EXPORT int mproc_list_get(mproc_list_t *l, int64_t index, void *buf,
+                                size_t cap, size_t *len);
+
+/* *data = malloc()ed copy of l[index]. 0, -ERANGE, -ENOMEM. */
+MPROC_EXPORT int mproc_list_get_alloc(mproc_list_t *l, int64_t index, void **data,
+                                      size_t *len);
+
+/* l[index] = data. 0, -ERANGE. */
+MPROC_EXPORT int mproc_list_set(mproc_list_t *l, int64_t index, const void *data,
+                                size_t len);
+
+/* Remove l[index] and copy it into buf; index -1 is the last item, 0 the
+ * first. 0; MPROC_EEMPTY on an empty list; -ERANGE; MPROC_ETOOSHORT when
+ * cap is below the item's size (the item is kept, *len = size needed). */
+MPROC_EXPORT int mproc_list_pop(mproc_list_t *l, int64_t index, void *buf,
+                                size_t cap, size_t *len);
+
+/* Remove l[index]; *data = malloc()ed copy (NULL data: discard it).
+ * 0, MPROC_EEMPTY, -ERANGE. */
+MPROC_EXPORT int mproc_list_pop_alloc(mproc_list_t *l, int64_t index, void **data,
+                                      size_t *len);
+
+/* Insert before index, clamped like Python (0 = front, >= length or a large
+ * value = append, negative from the end). 0, -ENOMEM. */
+MPROC_EXPORT int mproc_list_insert(mproc_list_t *l, int64_t index, const void *data,
+                                   size_t len);
+
+/* *n = number of items. */
+MPROC_EXPORT int mproc_list_len(mproc_list_t *l, size_t *n);
+
+/* Atomic copy of every item in order; free with mproc_blobs_free(). */
+MPROC_EXPORT int mproc_list_snapshot(mproc_list_t *l, mproc_blob **items, size_t *n);
+
+/* Remove every item (frees their memory). */
+MPROC_EXPORT int mproc_list_clear(mproc_list_t *l);
+
+/* ---- namespace (Python's Namespace: named attributes) ---- */
+
+typedef struct mproc_namespace mproc_namespace_t;
+
+/* A namespace is a dict whose keys are attribute names (1..255 bytes, NUL-
+ * terminated C strings) and whose values carry a type tag. */
+MPROC_EXPORT int mproc_namespace_create(mproc_namespace_t **ns, const void *opts);
+MPROC_EXPORT int mproc_namespace_destroy(mproc_namespace_t *ns);
+
+/* Set an attribute (replacing any value of any type). 0, -EINVAL (bad name),
+ * -ENOMEM. */
+MPROC_EXPORT int mproc_namespace_set_int(mproc_namespace_t *ns, const char *name, int64_t v);
+MPROC_EXPORT int mproc_namespace_set_double(mproc_namespace_t *ns, const char *name, double v);
+MPROC_EXPORT int mproc_namespace_set_str(mproc_namespace_t *ns, const char *name, const char *v);
+
+/* Get an attribute. 0; -ENOENT when absent; -EINVAL when it holds another
+ * type; get_str: MPROC_ETOOSHORT when cap < strlen + 1 (*len, if not NULL,
+ * gets the string length either way). */
+MPROC_EXPORT int mproc_namespace_get_int(mproc_namespace_t *ns, const char *name, int64_t *v);
+MPROC_EXPORT int mproc_namespace_get_double(mproc_namespace_t *ns, const char *name, double *v);
+MPROC_EXPORT int mproc_namespace_get_str(mproc_namespace_t *ns, const char *name, char *buf,
+                                         size_t cap, size_t *len);
+/* *v = malloc()ed string; free() it. */
+MPROC_EXPORT int mproc_namespace_get_str_alloc(mproc_namespace_t *ns, const char *name, char **v);
+
+/* 1 if the attribute exists, 0 if not. */
+MPROC_EXPORT int mproc_namespace_has(mproc_namespace_t *ns, const char *name);
+/* Delete an attribute. 0, -ENOENT. */
+MPROC_EXPORT int mproc_namespace_del(mproc_namespace_t *ns, const char *name);
+/* The underlying dict (keys() lists the attribute names; values are tagged:
+ * 'i' + 8 bytes, 'd' + 8 bytes, 's' + string bytes). Owned by ns. */
+MPROC_EXPORT mproc_dict_t *mproc_namespace_dict(mproc_namespace_t *ns);
 
 /* @@END shared @@ */
 
