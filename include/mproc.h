@@ -680,7 +680,7 @@ typedef void (*mproc_result_cb)(mproc_async_t *ar, const void *result,
 typedef void (*mproc_error_cb)(mproc_async_t *ar, const mproc_task_error *err,
                                void *user);
 
-/* Produces the next input of an imap: set *item/*size and return 1; return
+/* Produces the next input of an imap: set *item and *size and return 1; return
  * 0 at the end, a negative code on error (the iterator then ends with it).
  * The bytes are copied before the next call. Runs in the caller's thread. */
 typedef int (*mproc_gen_fn)(void *user, const void **item, size_t *size);
@@ -802,7 +802,7 @@ MPROC_EXPORT int mproc_pool_imap(mproc_pool_t *p, mproc_task_fn fn,
                                  size_t out_size, const mproc_call_opts *opts,
                                  mproc_imap_t **it);
 /*
- * Next result, waiting up to timeout seconds. On 0 *result/*size point at
+ * Next result, waiting up to timeout seconds. On 0 *result and *size point at
  * the result bytes (valid until the next call or destroy) and *index (all
  * optional) holds the input's position. Returns 0; MPROC_ESTOPITER at the
  * end; -ETIMEDOUT (call again later); the task's error code (details with
@@ -827,7 +827,7 @@ MPROC_EXPORT int mproc_async_successful(mproc_async_t *ar);
 /* Wait until ready: 0, -ETIMEDOUT, -EINVAL (bad timeout). */
 MPROC_EXPORT int mproc_async_wait(mproc_async_t *ar, double timeout);
 /*
- * Wait up to timeout for the result. Returns 0 with *result/*size (both
+ * Wait up to timeout for the result. Returns 0 with *result and *size (both
  * optional) pointing at the result bytes (apply: the task's result, owned
  * by ar; map: the caller's out array); -ETIMEDOUT; or the task's error code
  * (see mproc_async_error). -EINVAL on bad arguments.

@@ -153,7 +153,8 @@ int mproc__pool_submit(mproc_pool_t *p, pjob *j) {
   ring_put(sh, j);
   pthread_mutex_unlock(&p->mu);
   wake_workers(sh, j->nchunks);
-  if (p->broken) mproc__pool_kick(sh);
+  /* The pool thread must start watching the clock for a timed job. */
+  if (p->broken || j->timeout > 0) mproc__pool_kick(sh);
   return 0;
 }
 
@@ -260,7 +261,7 @@ uint64_t mproc__pool_job_cancel(mproc_pool_t *p, pjob *j, int code) {
     if (hi > j->n) hi = j->n;
     for (uint64_t i = lo; i < hi; i++) j->errs[i] = code;
     tasks += hi - lo;
-    char msg[96];
+    char msg[160];
     snprintf(msg, sizeof msg, "%s",
              code == MPROC_ECHILDFAIL && p->broken ? p->broken_msg
                                                    : "task cancelled before it ran");

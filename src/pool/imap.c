@@ -12,6 +12,7 @@
  * released at the start of the following call.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "pool/pool_internal.h"
 
 struct mproc_imap {
+  uint64_t heap_scratch[2]; /* see struct mproc_pool */
   uint32_t magic;
   mproc_pool_t *pool;        /* NULL once the pool is destroyed */
   mproc_task_fn fn;

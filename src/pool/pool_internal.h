@@ -186,6 +186,8 @@ typedef struct pshared {
 
 /* Owner-process pool handle. */
 struct mproc_pool {
+  uint64_t heap_scratch[2]; /* a freed heap block's first bytes are the
+                               allocator's: keep the magic clear of them */
   uint32_t magic;
   int nworkers;
   pshared *sh;
@@ -232,6 +234,7 @@ struct mproc_pool {
 enum { PS_RUNNING = 0, PS_CLOSED = 1, PS_TERMINATED = 2, PS_JOINED = 3 };
 
 struct mproc_async {
+  uint64_t heap_scratch[2]; /* see struct mproc_pool */
   uint32_t magic;
   mproc_pool_t *pool;      /* NULL once the pool is gone */
   pjob *job;

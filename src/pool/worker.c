@@ -235,6 +235,10 @@ static void worker_loop(pshared *sh, int slot) {
     pjob *j = atomic_load(&sh->jobs[h % POOL_JOB_RING]);
     atomic_store(&ws->hazard, j);
     if (atomic_load(&sh->head) != h) continue;
+    /* Forget the last commit before claiming: a stale marker could name a
+     * later job allocated at the same address (ABA). */
+    ws->commit_job = NULL;
+    atomic_thread_fence(memory_order_seq_cst);
     uint32_t c = atomic_fetch_add(&j->next, 1);
     if (c >= j->nchunks) {
       if (!(atomic_load(&j->sweep) && sweep_claim(j, gen, &c))) {
