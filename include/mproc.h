@@ -921,6 +921,199 @@ MPROC_EXPORT int mproc_buf_free(mproc_buf *b);
 
 /* @@SECTION shared: heap dict, list, namespace @@ */
 
+/*
+ * Shared containers: a dict (byte-string keys -> byte-string values), a list
+ * of byte strings and a namespace (named int64/double/string attributes).
+ *
+ * A container made with mproc_xxx_create() lives in the family's shared heap:
+ * the handle is valid in every process of the family and is passed to a
+ * child by value; no server is involved. Every call is atomic with respect to
+ * every other call from any thread of any process (one robust lock per
+ * container). A process killed in the middle of a call leaves the container
+ * consistent: the call happened entirely or not at all (the next caller
+ * repairs it from an undo log). Removed entries return their heap memory.
+ *
+ * The same calls work on proxies obtained from a manager
+ * (mproc_manager_dict() etc., see the manager section): then each call is a
+ * round trip to the server, with the same results and error codes, plus the
+ * transport's errors (MPROC_EEOF / -ECONNRESET when the server died).
+ *
+ * Byte strings: keys and values are (pointer, length) pairs; the pointer may
+ * be NULL only when the length is 0; lengths are limited to 4 GiB - 1
+ * (-EMSGSIZE above). Results copied into caller buffers follow one rule: if
+ * the buffer is too short the call returns MPROC_ETOOSHORT, stores the
+ * required size in *len and changes nothing. "_alloc" variants return a
+ * malloc()ed copy (one extra NUL byte after the data, not counted in the
+ * length) that the caller frees with free().
+ *
+ * Errors common to every call: -EINVAL for NULL handles/pointers,
+ * MPROC_EDESTROYED for a destroyed container (detected while its memory has
+ * not been reused), -ENOMEM when the shared heap is full.
+ */
+
+/* A byte string returned in a snapshot. */
+typedef struct mproc_blob {
+  void *data; /* NUL-terminated copy (the NUL is not counted in len) */
+  size_t len; /* bytes */
+} mproc_blob;
+
+/* Free an array returned by a snapshot call (keys, items, list snapshot):
+ * one allocation holds the array and the bytes. NULL is a no-op. */
+MPROC_EXPORT void mproc_blobs_free(mproc_blob *blobs);
+
+/* ---- dict ---- */
+
+typedef struct mproc_dict mproc_dict_t;
+typedef struct mproc_dict_iter mproc_dict_iter_t;
+
+/* Create an empty dict in the shared heap. opts is reserved: pass NULL.
+ * 0, -EINVAL, -ENOMEM. */
+MPROC_EXPORT int mproc_dict_create(mproc_dict_t **d, const void *opts);
+
+/* Destroy a heap dict and free all its memory (any process may do it; no
+ * other process may use it afterwards). For a proxy: frees the local proxy
+ * only (the server's object stays; see mproc_manager_remove()). NULL is a
+ * no-op. */
+MPROC_EXPORT int mproc_dict_destroy(mproc_dict_t *d);
+
+/* d[key] = val (insert or replace). 0, -EINVAL, -EMSGSIZE, -ENOMEM. */
+MPROC_EXPORT int mproc_dict_set(mproc_dict_t *d, const void *key, size_t klen,
+                                const void *val, size_t vlen);
+
+/* Copy d[key] into buf (cap bytes); *vlen = its length. 0; -ENOENT when the
+ * key is absent; MPROC_ETOOSHORT when cap < length (*vlen = length needed,
+ * buf untouched). buf may be NULL with cap 0 to learn the length. */
+MPROC_EXPORT int mproc_dict_get(mproc_dict_t *d, const void *key, size_t klen,
+                                void *buf, size_t cap, size_t *vlen);
+
+/* *val = malloc()ed copy of d[key] (NUL-terminated), *vlen = length (vlen
+ * may be NULL). 0, -ENOENT, -ENOMEM. */
+MPROC_EXPORT int mproc_dict_get_alloc(mproc_dict_t *d, const void *key, size_t klen,
+                                      void **val, size_t *vlen);
+
+/* del d[key]. 0, -ENOENT when absent. */
+MPROC_EXPORT int mproc_dict_delete(mproc_dict_t *d, const void *key, size_t klen);
+
+/* 1 if key is in d, 0 if not, or a negative error. */
+MPROC_EXPORT int mproc_dict_contains(mproc_dict_t *d, const void *key, size_t klen);
+
+/* *n = number of entries. 0 or an error. */
+MPROC_EXPORT int mproc_dict_len(mproc_dict_t *d, size_t *n);
+
+/* Remove every entry (frees their memory). */
+MPROC_EXPORT int mproc_dict_clear(mproc_dict_t *d);
+
+/* Snapshot of the keys: *keys = array of *n blobs, taken atomically; free
+ * with mproc_blobs_free(). Order is unspecified (hash order). */
+MPROC_EXPORT int mproc_dict_keys(mproc_dict_t *d, mproc_blob **keys, size_t *n);
+
+/* Snapshot of the items: *items = array of 2 * *n blobs, key then value for
+ * each of the *n entries; free with mproc_blobs_free(). */
+MPROC_EXPORT int mproc_dict_items(mproc_dict_t *d, mproc_blob **items, size_t *n);
+
+/* Iterator over a live dict (process-local object). Like Python, the dict
+ * must not gain or lose keys while iterating: next() then returns
+ * MPROC_ESTATE ("changed size during iteration"); replacing values is fine.
+ * Each next() takes the lock once, so other processes keep working.
+ * On a proxy the iterator walks a snapshot taken at create time. */
+MPROC_EXPORT int mproc_dict_iter_create(mproc_dict_t *d, mproc_dict_iter_t **it);
+
+/* Advance: *key and *val point to copies owned by the iterator, valid until the
+ * next call or destroy (key, klen, val, vlen may each be NULL). 0 for an
+ * entry, MPROC_ESTOPITER at the end, MPROC_ESTATE as above. */
+MPROC_EXPORT int mproc_dict_iter_next(mproc_dict_iter_t *it, const void **key,
+                                      size_t *klen, const void **val, size_t *vlen);
+
+/* Free the iterator. NULL is a no-op. */
+MPROC_EXPORT int mproc_dict_iter_destroy(mproc_dict_iter_t *it);
+
+/* ---- list ---- */
+
+typedef struct mproc_list mproc_list_t;
+
+/* Create an empty list in the shared heap. opts reserved: NULL. */
+MPROC_EXPORT int mproc_list_create(mproc_list_t **l, const void *opts);
+
+/* Destroy (heap list: frees everything; proxy: the local proxy only). */
+MPROC_EXPORT int mproc_list_destroy(mproc_list_t *l);
+
+/* Append one item. 0, -EINVAL, -EMSGSIZE, -ENOMEM. */
+MPROC_EXPORT int mproc_list_append(mproc_list_t *l, const void *data, size_t len);
+
+/* Append n items atomically (all or none). items may be NULL when n is 0. */
+MPROC_EXPORT int mproc_list_extend(mproc_list_t *l, const mproc_blob *items, size_t n);
+
+/* Copy l[index] into buf. Negative indexes count from the end (-1 = last).
+ * 0; -ERANGE when the index is out of range; MPROC_ETOOSHORT as for dicts. */
+MPROC_EXPORT int mproc_list_get(mproc_list_t *l, int64_t index, void *buf,
+                                size_t cap, size_t *len);
+
+/* *data = malloc()ed copy of l[index]. 0, -ERANGE, -ENOMEM. */
+MPROC_EXPORT int mproc_list_get_alloc(mproc_list_t *l, int64_t index, void **data,
+                                      size_t *len);
+
+/* l[index] = data. 0, -ERANGE. */
+MPROC_EXPORT int mproc_list_set(mproc_list_t *l, int64_t index, const void *data,
+                                size_t len);
+
+/* Remove l[index] and copy it into buf; index -1 is the last item, 0 the
+ * first. 0; MPROC_EEMPTY on an empty list; -ERANGE; MPROC_ETOOSHORT when
+ * cap is below the item's size (the item is kept, *len = size needed). */
+MPROC_EXPORT int mproc_list_pop(mproc_list_t *l, int64_t index, void *buf,
+                                size_t cap, size_t *len);
+
+/* Remove l[index]; *data = malloc()ed copy (NULL data: discard it).
+ * 0, MPROC_EEMPTY, -ERANGE. */
+MPROC_EXPORT int mproc_list_pop_alloc(mproc_list_t *l, int64_t index, void **data,
+                                      size_t *len);
+
+/* Insert before index, clamped like Python (0 = front, >= length or a large
+ * value = append, negative from the end). 0, -ENOMEM. */
+MPROC_EXPORT int mproc_list_insert(mproc_list_t *l, int64_t index, const void *data,
+                                   size_t len);
+
+/* *n = number of items. */
+MPROC_EXPORT int mproc_list_len(mproc_list_t *l, size_t *n);
+
+/* Atomic copy of every item in order; free with mproc_blobs_free(). */
+MPROC_EXPORT int mproc_list_snapshot(mproc_list_t *l, mproc_blob **items, size_t *n);
+
+/* Remove every item (frees their memory). */
+MPROC_EXPORT int mproc_list_clear(mproc_list_t *l);
+
+/* ---- namespace (Python's Namespace: named attributes) ---- */
+
+typedef struct mproc_namespace mproc_namespace_t;
+
+/* A namespace is a dict whose keys are attribute names (1..255 bytes, NUL-
+ * terminated C strings) and whose values carry a type tag. */
+MPROC_EXPORT int mproc_namespace_create(mproc_namespace_t **ns, const void *opts);
+MPROC_EXPORT int mproc_namespace_destroy(mproc_namespace_t *ns);
+
+/* Set an attribute (replacing any value of any type). 0, -EINVAL (bad name),
+ * -ENOMEM. */
+MPROC_EXPORT int mproc_namespace_set_int(mproc_namespace_t *ns, const char *name, int64_t v);
+MPROC_EXPORT int mproc_namespace_set_double(mproc_namespace_t *ns, const char *name, double v);
+MPROC_EXPORT int mproc_namespace_set_str(mproc_namespace_t *ns, const char *name, const char *v);
+
+/* Get an attribute. 0; -ENOENT when absent; -EINVAL when it holds another
+ * type; get_str: MPROC_ETOOSHORT when cap < strlen + 1 (*len, if not NULL,
+ * gets the string length either way). */
+MPROC_EXPORT int mproc_namespace_get_int(mproc_namespace_t *ns, const char *name, int64_t *v);
+MPROC_EXPORT int mproc_namespace_get_double(mproc_namespace_t *ns, const char *name, double *v);
+MPROC_EXPORT int mproc_namespace_get_str(mproc_namespace_t *ns, const char *name, char *buf,
+                                         size_t cap, size_t *len);
+/* *v = malloc()ed string; free() it. */
+MPROC_EXPORT int mproc_namespace_get_str_alloc(mproc_namespace_t *ns, const char *name, char **v);
+
+/* 1 if the attribute exists, 0 if not. */
+MPROC_EXPORT int mproc_namespace_has(mproc_namespace_t *ns, const char *name);
+/* Delete an attribute. 0, -ENOENT. */
+MPROC_EXPORT int mproc_namespace_del(mproc_namespace_t *ns, const char *name);
+/* The underlying dict (keys() lists the attribute names; values are tagged:
+ * 'i' + 8 bytes, 'd' + 8 bytes, 's' + string bytes). Owned by ns. */
+MPROC_EXPORT mproc_dict_t *mproc_namespace_dict(mproc_namespace_t *ns);
+
 /* @@END shared @@ */
 
 /* @@SECTION manager: manager server and proxies @@ */
