@@ -50,6 +50,10 @@ int mproc__rmutex_unlock(mproc__rmutex *m);
 /* Non-zero when the calling thread holds m. */
 int mproc__rmutex_held(const mproc__rmutex *m);
 
+/* Non-zero when owner death is detected for mutexes locked by the calling
+ * thread (the C library registered a compatible robust list). */
+int mproc__rmutex_robust(void);
+
 /* Owner TID (0 if free). Racy; for diagnostics and tests. */
 uint32_t mproc__rmutex_owner(const mproc__rmutex *m);
 

@@ -1,0 +1,254 @@
+/*
+ * robust.c - robust process-shared futex mutex (see robust.h).
+ *
+ * DESIGN
+ * The kernel's robust-futex support lets a thread register one list head
+ * (set_robust_list); at thread death the kernel walks the list and, for each
+ * entry whose futex word holds the dead TID, sets FUTEX_OWNER_DIED and wakes
+ * one waiter. glibc registers such a head for every thread and links its
+ * robust pthread mutexes into it. We link our mutexes into the same list,
+ * following glibc's conventions exactly:
+ *   - an entry is the address of a mutex's `next` field; the futex word sits
+ *     at entry + head->futex_offset (glibc: -32, as in pthread_mutex_t);
+ *   - the word 8 bytes before an entry is that node's `prev` (glibc's
+ *     __pthread_list_t {prev, next}); glibc's DEQUEUE writes through it, so
+ *     our layout keeps prev at entry - 8;
+ *   - list_op_pending covers the window between taking the word and linking
+ *     (and between unlinking and releasing), so a death there is handled.
+ * Only the owning thread touches its list, so no lock protects it.
+ * If the C library registered no head, or one with a different futex_offset,
+ * we register/keep nothing and the mutex is still correct but not robust
+ * against death (mproc__rmutex_robust() reports which).
+ *
+ * Lock word: 0 free; tid (low 30 bits) held; | FUTEX_WAITERS when someone
+ * may sleep; FUTEX_OWNER_DIED set by the kernel when the owner died.
+ * Waiting: spin a bounded, adaptive number of rounds (only with >1 CPU),
+ * then sleep on the futex. No CPU is used while asleep.
+ */
+#include "platform/robust.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <linux/futex.h>
+#include <stddef.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "platform/platform.h"
+
+STATIC_ASSERT(offsetof(mproc__rmutex, prev) == 24, "glibc robust layout");
+STATIC_ASSERT(offsetof(mproc__rmutex, next) == 32, "glibc robust layout");
+
+#define TID_MASK FUTEX_TID_MASK
+#define SPIN_MAX 200u  /* upper bound on spin rounds (~ a few us) */
+#define SPIN_MIN 8u
+
+struct rl_head {       /* struct robust_list_head */
+  void *list;
+  long futex_offset;
+  void *list_op_pending;
+};
+
+/* Per-thread cache of the robust list head. After fork the child thread has
+ * the same TCB address, and glibc re-registers the same head, so the cache
+ * stays valid; the tid is re-read (it changes in the child). */
+static _Thread_local struct rl_head *t_head;
+static _Thread_local int t_state; /* 0 unknown, 1 robust, -1 not robust */
+static _Thread_local pid_t t_tid;
+
+/* The forking thread's cached tid is wrong in the child: an atfork handler
+ * bumps a generation so the child re-reads it. Every fork in the library
+ * goes through fork(), so the handler always runs. */
+static _Atomic unsigned g_fork_gen;
+static _Thread_local unsigned t_tid_gen;
+static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+static void on_fork_child(void) { atomic_fetch_add(&g_fork_gen, 1); }
+static void register_atfork(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+
+static pid_t self_tid(void) {
+  unsigned gen = atomic_load_explicit(&g_fork_gen, memory_order_relaxed);
+  if (MPROC_UNLIKELY(!t_tid || t_tid_gen != gen)) {
+    pthread_once(&g_atfork_once, register_atfork);
+    gen = atomic_load_explicit(&g_fork_gen, memory_order_relaxed);
+    t_tid = mproc__gettid();
+    t_tid_gen = gen;
+  }
+  return t_tid;
+}
+
+static struct rl_head *head(void) {
+  if (MPROC_LIKELY(t_state == 1)) return t_head;
+  if (t_state == -1) return NULL;
+  struct rl_head *h = NULL;
+  size_t len = 0;
+  if (syscall(SYS_get_robust_list, 0, &h, &len) == 0 && h &&
+      len == sizeof(struct rl_head) &&
+      h->futex_offset == -(long)offsetof(mproc__rmutex, next)) {
+    t_head = h;
+    t_state = 1;
+    return h;
+  }
+  t_state = -1;
+  return NULL;
+}
+
+int mproc__rmutex_robust(void) { return head() != NULL; }
+
+void mproc__rmutex_init(mproc__rmutex *m) {
+  atomic_store_explicit(&m->word, 0, memory_order_relaxed);
+  m->spins = 0;
+  m->prev = m->next = NULL;
+}
+
+/* prev pointer of the list entry e (entries may carry the PI bit 0). */
+static void **prev_of(void *e) {
+  return (void **)((char *)((uintptr_t)e & ~(uintptr_t)1) - sizeof(void *));
+}
+
+static void link_held(mproc__rmutex *m, struct rl_head *h) {
+  void *first = h->list;
+  m->next = first;
+  m->prev = &h->list;
+  *prev_of(first) = &m->next;
+  atomic_signal_fence(memory_order_seq_cst);
+  h->list = &m->next;
+}
+
+static void unlink_held(mproc__rmutex *m) {
+  void *next = m->next, *prev = m->prev;
+  *prev_of(next) = prev;
+  *(void **)((uintptr_t)prev & ~(uintptr_t)1) = next;
+  atomic_signal_fence(memory_order_seq_cst);
+  m->prev = m->next = NULL;
+}
+
+/* Called with the word just taken (CAS succeeded). */
+static int took(mproc__rmutex *m, struct rl_head *h, uint32_t old) {
+  if (h) {
+    link_held(m, h);
+    atomic_signal_fence(memory_order_seq_cst);
+    h->list_op_pending = NULL;
+  }
+  return (old & FUTEX_OWNER_DIED) ? MPROC_EOWNERDEAD : 0;
+}
+
+/* Try once. Returns 1 taken (*rc set), 0 busy. `want_waiters` keeps the
+ * WAITERS bit when we were a sleeper: others may still be asleep. */
+static int try_take(mproc__rmutex *m, pid_t tid, struct rl_head *h,
+                    uint32_t want_waiters, int *rc) {
+  uint32_t cur = atomic_load_explicit(&m->word, memory_order_relaxed);
+  for (;;) {
+    if (cur & TID_MASK) return 0;
+    /* Free, or free with OWNER_DIED left by the kernel. */
+    uint32_t nv = (uint32_t)tid | (cur & FUTEX_WAITERS) | want_waiters;
+    if (h) {
+      h->list_op_pending = &m->next;
+      atomic_signal_fence(memory_order_seq_cst);
+    }
+    if (atomic_compare_exchange_weak_explicit(&m->word, &cur, nv,
+                                              memory_order_acquire,
+                                              memory_order_relaxed)) {
+      *rc = took(m, h, cur);
+      return 1;
+    }
+    if (h) h->list_op_pending = NULL;
+  }
+}
+
+int mproc__rmutex_trylock(mproc__rmutex *m) {
+  pid_t tid = self_tid();
+  uint32_t cur = atomic_load_explicit(&m->word, memory_order_relaxed);
+  if ((cur & TID_MASK) == (uint32_t)tid) return -EDEADLK;
+  int rc;
+  if (try_take(m, tid, head(), 0, &rc)) return rc;
+  return -EBUSY;
+}
+
+int mproc__rmutex_lock(mproc__rmutex *m, const struct timespec *deadline) {
+  pid_t tid = self_tid();
+  struct rl_head *h = head();
+  int rc;
+  uint32_t cur = atomic_load_explicit(&m->word, memory_order_relaxed);
+  if (MPROC_LIKELY(cur == 0)) {
+    if (h) {
+      h->list_op_pending = &m->next;
+      atomic_signal_fence(memory_order_seq_cst);
+    }
+    if (atomic_compare_exchange_strong_explicit(&m->word, &cur, (uint32_t)tid,
+                                                memory_order_acquire,
+                                                memory_order_relaxed))
+      return took(m, h, 0);
+    if (h) h->list_op_pending = NULL;
+  }
+  if ((cur & TID_MASK) == (uint32_t)tid) return -EDEADLK;
+
+  /* Bounded adaptive spin: worth it only when the owner runs on another CPU
+   * and releases soon. The budget follows recent success (glibc-style). */
+  if (mproc__ncpu_online() > 1) {
+    uint32_t budget = m->spins * 2 + SPIN_MIN;
+    if (budget > SPIN_MAX) budget = SPIN_MAX;
+    for (uint32_t i = 0; i < budget; i++) {
+      mproc__cpu_relax();
+      cur = atomic_load_explicit(&m->word, memory_order_relaxed);
+      if (!(cur & TID_MASK) && try_take(m, tid, h, 0, &rc)) {
+        m->spins += (i - m->spins) / 8; /* racy EWMA; any value is safe */
+        return rc;
+      }
+    }
+    m->spins += (budget - m->spins) / 8;
+  }
+
+  /* Sleep. Announce ourselves with WAITERS, then wait while the word is
+   * exactly what we saw (held by someone). */
+  for (;;) {
+    if (try_take(m, tid, h, FUTEX_WAITERS, &rc)) return rc;
+    cur = atomic_load_explicit(&m->word, memory_order_relaxed);
+    if (!(cur & TID_MASK)) continue;
+    if (!(cur & FUTEX_WAITERS)) {
+      if (!atomic_compare_exchange_weak_explicit(&m->word, &cur,
+                                                 cur | FUTEX_WAITERS,
+                                                 memory_order_relaxed,
+                                                 memory_order_relaxed))
+        continue;
+      cur |= FUTEX_WAITERS;
+    }
+    int w = mproc__futex_wait(&m->word, cur, deadline);
+    if (w == -ETIMEDOUT) {
+      /* One last try: the release may have raced with the timeout. */
+      if (try_take(m, tid, h, FUTEX_WAITERS, &rc)) return rc;
+      return -ETIMEDOUT;
+    }
+  }
+}
+
+int mproc__rmutex_unlock(mproc__rmutex *m) {
+  pid_t tid = self_tid();
+  uint32_t cur = atomic_load_explicit(&m->word, memory_order_relaxed);
+  if ((cur & TID_MASK) != (uint32_t)tid) return -EPERM;
+  struct rl_head *h = head();
+  if (h && m->next) {
+    h->list_op_pending = &m->next;
+    atomic_signal_fence(memory_order_seq_cst);
+    unlink_held(m);
+  }
+  /* OWNER_DIED is cleared: the new owner saw it and repaired the data. */
+  uint32_t old = atomic_exchange_explicit(&m->word, 0, memory_order_release);
+  if (h) {
+    atomic_signal_fence(memory_order_seq_cst);
+    h->list_op_pending = NULL;
+  }
+  if (old & FUTEX_WAITERS) mproc__futex_wake(&m->word, 1);
+  return 0;
+}
+
+int mproc__rmutex_held(const mproc__rmutex *m) {
+  uint32_t cur = atomic_load_explicit(&((mproc__rmutex *)m)->word,
+                                      memory_order_relaxed);
+  return (cur & TID_MASK) == (uint32_t)self_tid();
+}
+
+uint32_t mproc__rmutex_owner(const mproc__rmutex *m) {
+  return atomic_load_explicit(&((mproc__rmutex *)m)->word,
+                              memory_order_relaxed) & TID_MASK;
+}
