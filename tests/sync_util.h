@@ -7,9 +7,11 @@
 #ifndef MPROC_SYNC_UTIL_H
 #define MPROC_SYNC_UTIL_H
 
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/time.h>
@@ -90,6 +92,31 @@ static inline int su_await(volatile int *flag, int want) {
     usleep(1000);
   }
   return 1;
+}
+
+/* Wait (up to 20 s) until process pid is asleep ('S' in /proc/pid/stat),
+ * e.g. blocked on a futex after announcing it is about to wait. Returns 1
+ * when seen asleep twice in a row 10 ms apart. */
+static inline int su_await_sleeping(pid_t pid) {
+  double end = mproc_test_now() + 20;
+  int seen = 0;
+  while (mproc_test_now() < end) {
+    char path[64], buf[512] = {0};
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    (void)n;
+    char *rp = strrchr(buf, ')');
+    if (rp && rp[1] == ' ' && rp[2] == 'S') {
+      if (++seen >= 2) return 1;
+    } else {
+      seen = 0;
+    }
+    usleep(10000);
+  }
+  return 0;
 }
 
 /* A heap block as a plain shared scratch area for test flags. */

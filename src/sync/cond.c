@@ -2,46 +2,55 @@
  * cond.c - Condition (Python's multiprocessing.Condition): wait, wait_for,
  * notify(n), notify_all, over a Lock or an RLock.
  *
- * Design: a token-counting condition variable on one futex word.
- *   - `nwait`  waiters registered and not yet handed a wake-up token;
- *   - `tokens` wake-ups handed out and not yet taken;
- *   - `seq`    the futex word, bumped by every notify.
- * wait(): holding the lock, nwait++, read seq, release the lock fully (every
- * RLock level), then loop { take a token -> woken; sleep on seq }. notify(n)
- * (lock held): k = min(n, nwait); nwait -= k; tokens += k; seq++; wake k.
- * A token may be taken by any waiter that was registered when it was handed
- * out - exactly k waiters return per notify(k), though not necessarily the
- * k that slept longest. Because tokens are added before seq moves and a
- * waiter reads seq before looking for a token, a notify between the two
- * makes futex_wait return at once: no lost wake-up.
- * A waiter that times out re-acquires the lock first (wait always returns
- * with the lock held, as in Python), then takes a token if one is left
- * (a notify raced with the timeout: report success) or unregisters.
+ * Design: a FIFO queue of waiter nodes, as Python's threading.Condition
+ * keeps a deque of per-waiter locks. wait() (lock held) allocates a small
+ * node in the shared heap, appends it, releases the lock fully (every RLock
+ * level) and sleeps on the node's own futex word until a notifier flips it.
+ * notify(n) (lock held) pops up to n nodes from the head, flips each and
+ * wakes exactly its sleeper. So exactly min(n, waiting) waits return 0, and
+ * only waiters that were waiting when notify was called can be woken (a
+ * shared token counter lets a later waiter steal a wake-up meant for an
+ * earlier one, which can deadlock producer/consumer code).
+ * A waiter that times out re-acquires the lock (wait always returns with
+ * it held, as in Python); if its node is still queued it removes it and
+ * reports -ETIMEDOUT, otherwise a notify raced with the timeout and it
+ * reports success. The waiter frees its node.
  *
- * nwait and tokens change under the condition's lock, except that waking
- * waiters take tokens with a CAS without the lock; so both are atomics.
+ * Every queue change happens with the condition's lock held, so the queue
+ * needs no lock of its own; only the node's `signaled` word is shared with
+ * the sleeper outside the lock.
  *
- * Crashes: a waiter killed while asleep stays counted in nwait; a later
- * notify may hand it a token nobody claims, which a later waiter takes at
- * once - a spurious wake-up, which wait_for's predicate loop absorbs. The
- * lock is robust: if its owner died, wait returns MPROC_EOWNERDEAD with the
- * lock held (whether or not a notify came: re-check the predicate).
+ * Crashes: each node records its waiter's pid. notify skips (and frees)
+ * nodes whose process is gone, so a waiter killed while asleep never absorbs
+ * a notify meant for a live one. The lock is robust: if its owner died, wait
+ * returns MPROC_EOWNERDEAD with the lock held (notified or not: re-check the
+ * predicate).
  *
- * Lock order: the user's lock only (the condition has no lock of its own).
+ * Lock order: the user's lock, then (inside the heap allocator) the heap's.
  */
 #include <errno.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include "sync/sync.h"
 
+typedef struct cond_node {
+  _Atomic uint32_t signaled; /* 0 waiting, 1 notified: the sleeper's futex word */
+  pid_t pid;                 /* the waiter's process, to skip dead ones */
+  struct cond_node *next;    /* queue links (under the condition's lock) */
+  struct cond_node *prev;
+} cond_node;
+
 typedef struct mproc_cond {
   _Atomic uint32_t magic;  /* SYNC_MAGIC_COND; MPROC__DEAD_MAGIC after destroy */
-  _Atomic uint32_t seq;    /* futex word, bumped by every notify */
-  _Atomic uint32_t nwait;  /* registered waiters without a token */
-  _Atomic uint32_t tokens; /* wake-ups handed out, not yet taken */
   _Atomic uint32_t spin;   /* adaptive spin estimate (a hint) */
   uint32_t own_lock;       /* 1: lock was created by us and dies with us */
+  uint32_t nwait;          /* queued nodes (under the lock) */
   sync_lock *lock;         /* the Lock or RLock the condition works with */
+  cond_node *head, *tail;  /* FIFO of waiters (under the lock) */
 } sync_cond;
+
+static void q_remove(struct mproc_cond *cv, cond_node *n);
 
 static int cond_new(mproc_cond_t **c, void *lock, uint32_t kind) {
   if (!c) return -EINVAL;
@@ -89,10 +98,19 @@ int mproc_cond_destroy(mproc_cond_t *c) {
   int rc = sync_check(c, SYNC_MAGIC_COND);
   if (rc) return rc;
   sync_cond *cv = (sync_cond *)c;
+  /* Live waiters: refuse. Nodes of waiters that were killed: ours to free. */
+  for (cond_node *w = cv->head; w; w = w->next)
+    if (w->pid == getpid() || kill(w->pid, 0) == 0 || errno != ESRCH) return -EBUSY;
+  sync_lock *l = cv->lock;
+  if (cv->own_lock && mproc__rmutex_owner(&l->mu) != 0 && !mproc__rmutex_held(&l->mu))
+    return -EBUSY;
+  while (cv->head) {
+    cond_node *w = cv->head;
+    q_remove(cv, w);
+    mproc__heap_free(w);
+  }
   if (cv->own_lock) {
-    sync_lock *l = cv->lock;
-    if (mproc__rmutex_owner(&l->mu) != 0) {
-      if (!mproc__rmutex_held(&l->mu)) return -EBUSY;
+    if (mproc__rmutex_held(&l->mu)) {
       l->count = 0;
       mproc__rmutex_unlock(&l->mu);
     }
@@ -116,51 +134,44 @@ int mproc_cond_release(mproc_cond_t *c) {
   return mproc__sync_lock_release(((sync_cond *)c)->lock);
 }
 
-static int take_token(sync_cond *cv) {
-  uint32_t t = atomic_load(&cv->tokens);
-  while (t > 0)
-    if (atomic_compare_exchange_weak(&cv->tokens, &t, t - 1)) return 1;
-  return 0;
+static void q_remove(sync_cond *cv, cond_node *n) {
+  if (n->prev) n->prev->next = n->next; else cv->head = n->next;
+  if (n->next) n->next->prev = n->prev; else cv->tail = n->prev;
+  n->next = n->prev = NULL;
+  cv->nwait--;
 }
 
 /* wait with an absolute deadline (NULL = forever); arguments checked. */
 static int cond_wait_dl(sync_cond *cv, const struct timespec *dlp, int poll) {
   sync_lock *l = cv->lock;
   if (!mproc__rmutex_held(&l->mu)) return -EPERM;
-  atomic_fetch_add(&cv->nwait, 1);
-  uint32_t seq = atomic_load(&cv->seq);
+  void *p;
+  int rc = mproc__heap_alloc(sizeof(cond_node), &p);
+  if (rc) return rc;
+  cond_node *n = p;
+  n->pid = getpid();
+  n->prev = cv->tail;
+  if (cv->tail) cv->tail->next = n; else cv->head = n;
+  cv->tail = n;
+  cv->nwait++;
   uint32_t depth;
-  int rc = mproc__sync_lock_release_all(l, &depth);
-  if (rc) {
-    atomic_fetch_sub(&cv->nwait, 1);
+  if ((rc = mproc__sync_lock_release_all(l, &depth))) {
+    q_remove(cv, n);
+    mproc__heap_free(n);
     return rc;
   }
-  int woken = 0;
-  if (!poll) {
-    if (sync_spin(&cv->seq, seq, &cv->spin)) {
-      woken = take_token(cv);
-      seq = atomic_load(&cv->seq);
-    }
-    while (!woken) {
-      if (take_token(cv)) {
-        woken = 1;
-        break;
-      }
-      if (sync_sleep(&cv->seq, seq, dlp) == -ETIMEDOUT ||
+  if (!poll && !sync_spin(&n->signaled, 0, &cv->spin)) {
+    while (!atomic_load(&n->signaled)) {
+      if (sync_sleep(&n->signaled, 0, dlp) == -ETIMEDOUT ||
           mproc__deadline_passed(dlp))
         break;
-      seq = atomic_load(&cv->seq);
     }
   }
   int lrc = mproc__sync_lock_reacquire(l, depth);
-  if (!woken) {
-    /* Lock held again: a notify that raced with our timeout left a token
-     * we may take; otherwise we leave without one. */
-    if (take_token(cv))
-      woken = 1;
-    else
-      atomic_fetch_sub(&cv->nwait, 1);
-  }
+  /* Lock held again: if no notify picked us, leave the queue. */
+  int woken = atomic_load(&n->signaled) != 0;
+  if (!woken) q_remove(cv, n);
+  mproc__heap_free(n);
   if (lrc == MPROC_EOWNERDEAD) return MPROC_EOWNERDEAD;
   return woken ? 0 : -ETIMEDOUT;
 }
@@ -198,13 +209,21 @@ int mproc_cond_notify(mproc_cond_t *c, int n) {
   if (n < 0) return -EINVAL;
   sync_cond *cv = (sync_cond *)c;
   if (!mproc__rmutex_held(&cv->lock->mu)) return -EPERM;
-  uint32_t w = atomic_load(&cv->nwait);
-  uint32_t k = (uint32_t)n < w ? (uint32_t)n : w;
-  if (k == 0) return 0;
-  atomic_fetch_sub(&cv->nwait, k);
-  atomic_fetch_add(&cv->tokens, k);
-  atomic_fetch_add(&cv->seq, 1);
-  mproc__futex_wake(&cv->seq, k > INT32_MAX ? INT32_MAX : (int)k);
+  pid_t self = getpid();
+  while (n > 0 && cv->head) {
+    cond_node *w = cv->head;
+    q_remove(cv, w);
+    if (w->pid != self && kill(w->pid, 0) < 0 && errno == ESRCH) {
+      /* Killed while waiting: nobody will free its node but us. */
+      mproc__heap_free(w);
+      continue;
+    }
+    /* The waiter frees w only after re-acquiring the lock we hold, so w
+     * is alive until we return. */
+    atomic_store(&w->signaled, 1);
+    mproc__futex_wake(&w->signaled, 1);
+    n--;
+  }
   return 0;
 }
 

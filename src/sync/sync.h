@@ -6,7 +6,8 @@
  * 32-bit magic number naming its kind. Public calls check a pointer with
  * sync_check() before touching it: a pointer outside the heap is -EINVAL
  * (we never dereference it), a destroyed object (magic overwritten with
- * MPROC__DEAD_MAGIC by destroy) is MPROC_EDESTROYED, any other magic -EINVAL.
+ * MPROC__DEAD_MAGIC by destroy, or a block the heap no longer counts as
+ * live) is MPROC_EDESTROYED, any other magic -EINVAL.
  * The check is best effort: once the heap reuses a destroyed block for a new
  * object, a stale pointer looks valid again (as in any allocator).
  *
@@ -44,7 +45,11 @@ static inline int sync_check(const void *obj, uint32_t magic) {
   uint32_t m = atomic_load_explicit((_Atomic uint32_t *)(uintptr_t)obj,
                                     memory_order_relaxed);
   if (MPROC_LIKELY(m == magic)) return 0;
-  return m == MPROC__DEAD_MAGIC ? MPROC_EDESTROYED : -EINVAL;
+  /* Slow path. The allocator may have written its free-list link over the
+   * magic, so a block that is no longer live also counts as destroyed. */
+  if (m == MPROC__DEAD_MAGIC || mproc__heap_block_size(obj) == 0)
+    return MPROC_EDESTROYED;
+  return -EINVAL;
 }
 
 /* Stamp the magic (release: the object's fields are visible before it). */
