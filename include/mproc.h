@@ -453,8 +453,10 @@ MPROC_EXPORT int mproc_array_set_f64(mproc_array_t *array, size_t i, double x);
 
 /*
  * A segment named N is /dev/shm/mproc.N, attachable by any process that
- * knows the name (not only the family). A handle is private to the process
- * that opened it; it holds no file descriptor.
+ * knows the name (not only the family). $MPROC_SHM_DIR (an absolute path)
+ * replaces /dev/shm, for tests and sandboxes: every process using a segment
+ * must see the same value. A handle is private to the process that opened
+ * it; it holds no file descriptor.
  *
  * Lifetime: a segment created without MPROC_SHM_KEEP is unlinked
  * automatically once every process of the creating family has exited -
@@ -472,7 +474,8 @@ typedef struct mproc_shm mproc_shm_t;
  * Create a new segment of size bytes (zeroed) and map it. name: 1 ..
  * MPROC_SHM_NAME_MAX bytes, no '/'; NULL = a random unique name (read it
  * with mproc_shm_name). Returns 0, -EINVAL (NULL out, size 0 or >
- * PTRDIFF_MAX, bad name, unknown flags), -ENAMETOOLONG, -EEXIST (name
+ * PTRDIFF_MAX, bad name, unknown flags, $MPROC_SHM_DIR not absolute or
+ * longer than 256 bytes), -ENAMETOOLONG, -EEXIST (name
  * taken), -ENOMEM, or another -errno from the system.
  */
 MPROC_EXPORT int mproc_shm_create(mproc_shm_t **shm, const char *name, size_t size,

@@ -4,7 +4,9 @@
  * name, close, unlink.
  *
  * A segment named N is the POSIX shared memory object "/mproc.N", i.e. the
- * file /dev/shm/mproc.N. Its size is the file's size. A handle
+ * file /dev/shm/mproc.N (or $MPROC_SHM_DIR/mproc.N: tests point it at a
+ * private directory so that concurrent test runs on the machine never see
+ * each other's segments). Its size is the file's size. A handle
  * (mproc_shm_t) is private to the process that opened it (malloc'd, not in
  * the family heap): other processes attach by name. The fd is closed right
  * after mmap, so an open handle holds no file descriptor.
@@ -18,7 +20,7 @@
  * Ctrl-C or a kill of the process group leaves it to clean up. It holds the
  * read end of a SOCK_SEQPACKET socket pair; every process of the family
  * holds the write end (inherited over fork, CLOEXEC so exec'd programs do
- * not keep it). Messages are "R<name>" (register) and "U<name>"
+ * not keep it). Messages are "R<path>" (register) and "U<path>"
  * (unregister, sent by an explicit unlink). When the last write end closes
  * - every holder exited, normally or by SIGKILL - recv() returns 0 and the
  * tracker unlinks what is left and exits.
@@ -54,6 +56,8 @@
 #include "sync/sync.h"
 
 #define SHM_PREFIX "/mproc."
+#define SHM_DIR_MAX 256 /* longest $MPROC_SHM_DIR accepted */
+#define SHM_PATH_MAX (SHM_DIR_MAX + sizeof(SHM_PREFIX) + MPROC_SHM_NAME_MAX)
 #define SHM_MAGIC MPROC__MAGIC('S', 'h', 'm', '!')
 
 struct mproc_shm {
@@ -61,7 +65,8 @@ struct mproc_shm {
   uint32_t tracked; /* 1: registered with our tracker (created, not KEEP) */
   void *ptr;        /* the mapping */
   size_t size;      /* bytes mapped (the file's size) */
-  char path[MPROC_SHM_NAME_MAX + sizeof(SHM_PREFIX)]; /* "/mproc.<name>" */
+  uint32_t name_off; /* where the name starts in path */
+  char path[SHM_PATH_MAX]; /* "<dir>/mproc.<name>" */
 };
 
 /* ---- the tracker ---- */
@@ -111,7 +116,7 @@ static void tracker_main(int rfd) {
 
   char **names = NULL;
   size_t n = 0, cap = 0;
-  char buf[MPROC_SHM_NAME_MAX + sizeof(SHM_PREFIX) + 2];
+  char buf[SHM_PATH_MAX + 2];
   for (;;) {
     ssize_t r = recv(rfd, buf, sizeof buf - 1, 0);
     if (r < 0 && errno == EINTR) continue;
@@ -137,7 +142,7 @@ static void tracker_main(int rfd) {
     }
   }
   for (size_t i = 0; i < n; i++)
-    if (names[i]) shm_unlink(names[i]);
+    if (names[i]) unlink(names[i]);
   _exit(0);
 }
 
@@ -177,7 +182,7 @@ static int tracker_start(void) {
  * the one we knew is gone). 0 or -errno. */
 static int tracker_send(char op, const char *path) {
   pthread_once(&g_trk_once, trk_init_once);
-  char msg[sizeof(((struct mproc_shm *)0)->path) + 1];
+  char msg[SHM_PATH_MAX + 1];
   int len = snprintf(msg, sizeof msg, "%c%s", op, path);
   pthread_mutex_lock(&g_trk_mu);
   int rc = 0;
@@ -200,10 +205,19 @@ static int tracker_send(char op, const char *path) {
 
 /* ---- segments ---- */
 
-static int make_path(char *out, size_t cap, const char *name) {
+/* "<dir>/mproc.<name>" into out (SHM_PATH_MAX bytes); *name_off gets the
+ * offset of the name. The directory is /dev/shm (where shm_open puts POSIX
+ * shared memory: we open the file directly, which is what shm_open does) or
+ * $MPROC_SHM_DIR, an absolute path, for tests and sandboxes. */
+static int make_path(char *out, const char *name, uint32_t *name_off) {
   if (!name || !*name || strchr(name, '/')) return -EINVAL;
   if (strlen(name) > MPROC_SHM_NAME_MAX) return -ENAMETOOLONG;
-  snprintf(out, cap, "%s%s", SHM_PREFIX, name);
+  const char *dir = getenv("MPROC_SHM_DIR");
+  if (!dir || !*dir) dir = "/dev/shm";
+  if (dir[0] != '/' || strlen(dir) > SHM_DIR_MAX) return -EINVAL;
+  int n = snprintf(out, SHM_PATH_MAX, "%s%s", dir, SHM_PREFIX);
+  if (name_off) *name_off = (uint32_t)n;
+  snprintf(out + n, SHM_PATH_MAX - (size_t)n, "%s", name);
   return 0;
 }
 
@@ -223,17 +237,17 @@ int mproc_shm_create(mproc_shm_t **out, const char *name, size_t size, unsigned 
   int rc = -EEXIST, fd = -1;
   for (int tries = 0; fd < 0 && tries < 16; tries++) {
     if (name) {
-      rc = make_path(s->path, sizeof s->path, name);
+      rc = make_path(s->path, name, &s->name_off);
     } else {
       /* Python's default: a random name. */
       uint64_t r = 0;
       if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) r ^= (uint64_t)(mproc__now_sec() * 1e9) ^ (uint64_t)getpid();
       char gen[32];
       snprintf(gen, sizeof gen, "psm_%016llx", (unsigned long long)r);
-      rc = make_path(s->path, sizeof s->path, gen);
+      rc = make_path(s->path, gen, &s->name_off);
     }
     if (rc) goto fail;
-    fd = shm_open(s->path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+    fd = open(s->path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
       rc = -errno;
       if (name || rc != -EEXIST) goto fail;
@@ -254,7 +268,7 @@ int mproc_shm_create(mproc_shm_t **out, const char *name, size_t size, unsigned 
   *out = s;
   return 0;
 fail_unlink:
-  shm_unlink(s->path);
+  unlink(s->path);
   if (s->tracked) tracker_send('U', s->path);
   close(fd);
 fail:
@@ -266,9 +280,9 @@ int mproc_shm_attach(mproc_shm_t **out, const char *name) {
   if (!out) return -EINVAL;
   struct mproc_shm *s = calloc(1, sizeof *s);
   if (!s) return -ENOMEM;
-  int rc = make_path(s->path, sizeof s->path, name);
+  int rc = make_path(s->path, name, &s->name_off);
   if (rc) goto fail;
-  int fd = shm_open(s->path, O_RDWR | O_CLOEXEC, 0);
+  int fd = open(s->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     rc = -errno;
     goto fail;
@@ -301,7 +315,7 @@ static int shm_ok(const mproc_shm_t *s) {
 void *mproc_shm_ptr(const mproc_shm_t *s) { return shm_ok(s) ? NULL : s->ptr; }
 size_t mproc_shm_size(const mproc_shm_t *s) { return shm_ok(s) ? 0 : s->size; }
 const char *mproc_shm_name(const mproc_shm_t *s) {
-  return shm_ok(s) ? NULL : s->path + strlen(SHM_PREFIX);
+  return shm_ok(s) ? NULL : s->path + s->name_off;
 }
 
 int mproc_shm_close(mproc_shm_t *s) {
@@ -317,7 +331,7 @@ int mproc_shm_close(mproc_shm_t *s) {
 int mproc_shm_unlink(mproc_shm_t *s) {
   int rc = shm_ok(s);
   if (rc) return rc;
-  if (shm_unlink(s->path) < 0) return -errno;
+  if (unlink(s->path) < 0) return -errno;
   if (s->tracked) {
     tracker_send('U', s->path);
     s->tracked = 0;
@@ -326,10 +340,10 @@ int mproc_shm_unlink(mproc_shm_t *s) {
 }
 
 int mproc_shm_unlink_name(const char *name) {
-  char path[sizeof(((struct mproc_shm *)0)->path)];
-  int rc = make_path(path, sizeof path, name);
+  char path[SHM_PATH_MAX];
+  int rc = make_path(path, name, NULL);
   if (rc) return rc;
-  if (shm_unlink(path) < 0) return -errno;
+  if (unlink(path) < 0) return -errno;
   tracker_send('U', path); /* no-op when this process never started one */
   return 0;
 }
