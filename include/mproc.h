@@ -503,110 +503,415 @@ MPROC_EXPORT int mproc_shm_unlink_name(const char *name);
 
 /* @@SECTION process: Process, current/parent process, cpu count @@ */
 
-/* A child process (Python's multiprocessing.Process). Process-local handle:
- * owned by the process that created it; other processes may not use it. */
+/*
+ * Processes (Python's multiprocessing.Process). See docs/process.md.
+ *
+ * Lifecycle: create -> [start -> join] -> close -> destroy, as in Python.
+ * A child dies with its parent: it gets SIGKILL within moments of the
+ * parent's death, however the parent died (PR_SET_PDEATHSIG, armed from a
+ * thread that lives as long as the process). At the parent's normal exit
+ * (exit() or return from main) daemon children are terminated (SIGTERM,
+ * SIGKILL after 1 s) and the others are joined, as in Python. No SIGCHLD
+ * handler is installed: finished children are reaped whenever start(),
+ * join(), is_alive(), exitcode() or mproc_active_children() runs.
+ *
+ * In the child: the target runs, then the child's own exit processing (its
+ * children are joined or terminated), stdout and stderr are flushed and the
+ * child calls _exit(target's return value & 0xff). The parent's atexit
+ * handlers do not run in the child. The parent flushes stdout and stderr
+ * before starting a child so buffered output is not written twice.
+ *
+ * Handles are process-local: every call on a handle from a process other
+ * than its creator returns MPROC_ENOTOWNER (destroy just frees the copy).
+ * Calls on one handle are thread-safe.
+ */
+
+/* A child process. Opaque, process-local, owned by the creating process. */
 typedef struct mproc_process mproc_process_t;
 
 /* The target runs in the child with the user's argument; its return value
- * (0..255) is the child's exit code. Subclassing Process and overriding run()
+ * & 0xff is the child's exit code. Subclassing Process and overriding run()
  * maps to a target plus a user struct passed as arg. */
 typedef int (*mproc_target_fn)(void *arg);
 
 typedef struct mproc_process_opts {
-  const char *name;  /* NULL = "Process-N" ("Process-N:M" when nested);
-                        copied, at most 255 bytes */
-  int daemon;        /* non-zero: terminated when the parent exits normally
-                        and may not start children of its own */
-  int start_method;  /* mproc_start_method_t; 0 = the family default */
-  const char *target_name; /* spawn: the name the target was registered
-                              under with mproc_register_target(); for fork and
-                              forkserver it is optional */
-  size_t arg_size;   /* spawn/forkserver: bytes at arg copied to the child
-                        (arg is then a pointer into a private copy);
-                        0 = pass the pointer value itself (valid for fork, or
-                        when arg points into the shared heap) */
+  const char *name;  /* NULL or "" = "Process-N" ("Process-N:M" when created
+                        in a child, like Python's _identity); copied, at most
+                        255 bytes */
+  int daemon;        /* non-zero: terminated when the parent exits normally,
+                        and may not start children of its own (-EPERM) */
+  int start_method;  /* mproc_start_method_t; 0 = the family default at
+                        create time */
+  const char *target_name; /* a name given to mproc_register_target(): the
+                              target may then be NULL. Required (or found
+                              from the function) for spawn. */
+  size_t arg_size;   /* > 0: copy arg_size bytes at arg now (max 64 MiB);
+                        the child's target gets a pointer to its own copy.
+                        0 = pass the pointer value itself: valid for fork,
+                        for forkserver when it points into the heap or
+                        into data that existed when the server started, and
+                        for spawn only when it points into the shared heap
+                        (checked: -EINVAL otherwise) */
 } mproc_process_opts;
 
 /* Register a target under a stable name so spawn children (a fresh exec of
- * the program) can find it. Call it in every process before any child is
- * spawned, typically at the start of main(). -EINVAL, -EEXIST. */
+ * the program) can find it. Call it in every process, before
+ * mproc_spawn_main(), typically at the start of main(). Registering the same
+ * (name, fn) pair again is a no-op. Returns 0; -EINVAL (NULL/empty name,
+ * NULL fn), -ENAMETOOLONG (> 63 bytes), -EEXIST (name taken by another
+ * function), -ENOSPC (256 targets already). Thread-safe. */
 MPROC_EXPORT int mproc_register_target(const char *name, mproc_target_fn fn);
 
-/* For programs that use the spawn start method: call first thing in main().
- * In a spawned child it runs the requested target and exits (never returns);
- * in any other process it returns 0 at once. */
+/* For programs that use the spawn start method: call it at the start of
+ * main(), after mproc_register_target() calls and before anything else. In
+ * a spawned child it attaches the family heap, runs the requested target
+ * and exits (never returns; a malformed request exits with status 127). In
+ * any other process it returns 0 at once; -EINVAL if argv is NULL with
+ * argc > 0 or argc < 0. */
 MPROC_EXPORT int mproc_spawn_main(int argc, char **argv);
 
 /* Create a process object (not started). target may be NULL only with
- * opts->target_name naming a registered target. opts may be NULL.
- * -EINVAL, -ENOMEM, -ENOTREG. */
+ * opts->target_name naming a registered target. opts may be NULL. The
+ * name and Python-style identity are fixed here (the counter advances at
+ * create, as in Python). Returns 0 and sets *p; -EINVAL (NULL p; no target;
+ * bad start_method; arg_size > 64 MiB or arg_size with NULL arg; target and
+ * target_name naming different functions; spawn with a pointer arg outside
+ * the heap), -ENAMETOOLONG (name > 255 bytes), MPROC_ENOTREG (target_name
+ * not registered; spawn with an unregistered target), -ENOMEM. */
 MPROC_EXPORT int mproc_process_create(mproc_process_t **p, mproc_target_fn target,
                                       void *arg, const mproc_process_opts *opts);
 
-/* Start the child. -ESTATE if already started, -EPERM when called from a
- * daemon process, -ECHILDFAIL/-errno if the child could not be created. */
+/* Start the child; returns once it exists (spawn: once it exec'd, attached
+ * the heap and found its target). Returns 0; MPROC_ESTATE if already
+ * started; -EPERM when the calling process is a daemon child;
+ * MPROC_EDESTROYED after close; MPROC_ENOTOWNER; -EINVAL (NULL); a system
+ * error from fork/pidfd_open/socketpair/pipe2 (-EAGAIN, -ENOMEM, -EMFILE,
+ * ...) or MPROC_ECHILDFAIL (forkserver or spawn child failed to start), in
+ * which case nothing leaked and the handle stays startable. Forks happen
+ * on the calling thread if it is the main thread, else on the library's
+ * launcher thread. */
 MPROC_EXPORT int mproc_process_start(mproc_process_t *p);
 
 /* Run the target in the calling process (Python's run()); returns the
- * target's return value (>= 0) or -EINVAL. */
+ * target's return value as is. -EINVAL, MPROC_EDESTROYED, ENOTOWNER. */
 MPROC_EXPORT int mproc_process_run(mproc_process_t *p);
 
-/* Wait for the child to end, up to timeout seconds (-1 forever). Returns 0
- * when it ended (exitcode is then known), -ETIMEDOUT if still running,
- * -ESTATE if never started, -EINVAL on bad timeout. */
+/* Wait for the child to end, up to timeout seconds (-1 forever, 0 poll).
+ * Returns 0 when it ended (exitcode is then known), -ETIMEDOUT if still
+ * running, MPROC_ESTATE if never started, -EINVAL on NULL or a bad
+ * timeout, MPROC_EDESTROYED after close, MPROC_ENOTOWNER. Uses no CPU
+ * while waiting (poll on the pidfd). */
 MPROC_EXPORT int mproc_process_join(mproc_process_t *p, double timeout);
 
-/* 1 if started and not yet ended, 0 otherwise (reaps it if it ended);
- * -EINVAL on NULL. */
+/* 1 if started and not yet ended, 0 otherwise (never started, or ended:
+ * then it is reaped). -EINVAL, MPROC_EDESTROYED, MPROC_ENOTOWNER. */
 MPROC_EXPORT int mproc_process_is_alive(mproc_process_t *p);
 
-/* Send SIGTERM / SIGKILL. 0 also when the child already ended.
- * -ESTATE if never started. */
+/* Send SIGTERM / SIGKILL (through the pidfd: never hits a recycled pid).
+ * 0, also when the child already ended. MPROC_ESTATE if never started;
+ * -EINVAL, MPROC_EDESTROYED, MPROC_ENOTOWNER. */
 MPROC_EXPORT int mproc_process_terminate(mproc_process_t *p);
 MPROC_EXPORT int mproc_process_kill(mproc_process_t *p);
 
-/* Release the process's resources (pidfd). -EBUSY if still running. After
- * close, every call on p returns -EDESTROYED except destroy. */
+/* Release the process's resources (its pidfd): 0 (also when never started
+ * or already closed); -EBUSY if still running; -EINVAL; MPROC_ENOTOWNER.
+ * After close every call on p returns MPROC_EDESTROYED except close,
+ * destroy, name and daemon. */
 MPROC_EXPORT int mproc_process_close(mproc_process_t *p);
 
-/* Free the handle. A still-running child is not killed (its daemon flag
- * decides what happens at exit). NULL is a no-op. */
+/* Free the handle. NULL is a no-op. A still-running child is not killed:
+ * the library keeps reaping it and applies its daemon flag at exit, and
+ * frees the handle's memory once it ended. Returns 0 or -EINVAL. */
 MPROC_EXPORT int mproc_process_destroy(mproc_process_t *p);
 
-/* Attributes. pid: > 0 once started, -ESTATE before. */
+/* Change the name (any time; the child's own name is fixed at start) or
+ * the daemon flag (before start only: MPROC_ESTATE after). -EINVAL (NULL or
+ * empty name), -ENAMETOOLONG, MPROC_EDESTROYED, MPROC_ENOTOWNER. */
+MPROC_EXPORT int mproc_process_set_name(mproc_process_t *p, const char *name);
+MPROC_EXPORT int mproc_process_set_daemon(mproc_process_t *p, int daemon);
+
+/* The child's pid once started. MPROC_ESTATE before start, -EINVAL,
+ * MPROC_EDESTROYED, MPROC_ENOTOWNER. */
 MPROC_EXPORT pid_t mproc_process_pid(const mproc_process_t *p);
-/* *code = exit code (0..255) or -signo; returns 0 when known, -ESTATE while
- * not started or still running. */
+
+/* *code = the target's return value & 0xff when the child exited, -signo
+ * when a signal killed it (Python's exitcode), -ECHILD if its status was
+ * taken by someone else (a waitpid(-1) elsewhere or SIGCHLD ignored).
+ * Returns 0 when known; MPROC_ESTATE while not started or still running;
+ * -EINVAL (NULL p or code), MPROC_EDESTROYED, MPROC_ENOTOWNER. */
 MPROC_EXPORT int mproc_process_exitcode(mproc_process_t *p, int *code);
-/* Name (never NULL for a valid p; "" for NULL). */
+
+/* The name ("" for NULL or an invalid handle). Valid until destroy. */
 MPROC_EXPORT const char *mproc_process_name(const mproc_process_t *p);
+/* The daemon flag: 0 or 1; -EINVAL. */
 MPROC_EXPORT int mproc_process_daemon(const mproc_process_t *p);
-/* A pidfd that becomes readable when the child ends (poll/epoll). Owned by
- * p; valid until close/destroy. -ESTATE before start. */
+/* A pidfd that becomes readable when the child ends (poll/epoll/select;
+ * Python's sentinel). Owned by p: do not close it; valid until close or
+ * destroy. MPROC_ESTATE before start, -EINVAL, MPROC_EDESTROYED,
+ * MPROC_ENOTOWNER. */
 MPROC_EXPORT int mproc_process_sentinel(const mproc_process_t *p);
 
-/* The calling process: its name ("MainProcess" in the top process) and pid,
- * the parent's pid (0 in a process not started by mproc). */
+/* The calling process: its name ("MainProcess" in the top process, the
+ * Process name in a child; static storage), its pid, and its parent's pid
+ * (the process that started it - for forkserver children too - or 0 in a
+ * process not started by mproc). Async-signal-safe: current_pid only. */
 MPROC_EXPORT const char *mproc_current_name(void);
 MPROC_EXPORT pid_t mproc_current_pid(void);
 MPROC_EXPORT pid_t mproc_parent_pid(void);
 
-/* Reap finished children and store up to cap live ones in out (may be NULL
- * with cap 0). Returns the number of live children. */
+/* Reap finished children and store up to cap of the running ones (in start
+ * order) in out (may be NULL with cap 0). Returns the number of running
+ * children (may exceed cap); handles destroyed while running are reaped but
+ * neither counted nor returned. -EINVAL (cap < 0, NULL out with cap > 0). */
 MPROC_EXPORT int mproc_active_children(mproc_process_t **out, int cap);
 
-/* CPUs this process may use: affinity mask, cgroup v2 cpu.max quota, and
- * $MPROC_CPU_COUNT override. Always >= 1. */
+/* CPUs this process may use: the affinity mask (sched_getaffinity), capped
+ * by the cgroup CPU quota (v2 cpu.max, v1 cfs quota; the process's cgroup
+ * and its ancestors, rounded up); $MPROC_CPU_COUNT (a positive integer)
+ * overrides both. Always >= 1. Thread-safe. */
 MPROC_EXPORT int mproc_cpu_count(void);
 
-/* Set the family default start method (before starting processes).
- * -EINVAL on unknown method. Get returns the current default. */
+/* Set the default start method of this process's future children
+ * (MPROC_START_FORK, _FORKSERVER or _SPAWN). FORKSERVER starts the fork
+ * server at once: call it early in main(), before creating threads.
+ * Returns 0, -EINVAL (unknown method), or the error starting the server.
+ * get returns the current default (MPROC_START_FORK unless changed). */
 MPROC_EXPORT int mproc_set_start_method(int method);
 MPROC_EXPORT int mproc_get_start_method(void);
 
 /* @@END process @@ */
 
 /* @@SECTION ipc: Queue, Pipe/Connection, wait, Listener/Client @@ */
+
+/* ------------------------------------------------------------------------
+ * Queues (Python's Queue, JoinableQueue, SimpleQueue).
+ *
+ * A queue lives in the family's shared heap: pass the pointer to children by
+ * value (fork) or inside heap memory. Messages are byte strings of 0 bytes up
+ * to what the heap can hold. Small messages (<= inline_max) are copied into a
+ * ring slot; larger ones travel by reference through the heap (one copy in,
+ * one copy out, no kernel pipe). Any number of producers and consumers, any
+ * thread of any process of the family. No feeder thread: a put is complete
+ * when it returns, so a producer may exit right after it.
+ *
+ * Crash behaviour: a producer or consumer killed at any instant never wedges
+ * or corrupts the queue. A message whose put returned is delivered exactly
+ * once, unless a consumer is killed while taking it (then it is lost with that
+ * consumer: at most one message per killed consumer). A put whose process
+ * died before it returned is delivered at most once. Never duplicated.
+ * A process killed inside put/get of a large message may leak that one heap
+ * block. See docs/queue.md.
+ *
+ * Ordering: FIFO for one producer seen by one consumer (as in Python).
+ * ------------------------------------------------------------------------ */
+typedef struct mproc_queue mproc_queue_t;
+
+/* Queue kinds (mproc_queue_opts.flags). */
+#define MPROC_QUEUE_JOINABLE (1u << 0) /* JoinableQueue: task_done/join */
+#define MPROC_QUEUE_SIMPLE (1u << 1)   /* SimpleQueue (informational: an
+                                          unbounded queue; every call works) */
+
+typedef struct mproc_queue_opts {
+  size_t maxsize;    /* max messages held; 0 = unbounded (Python's default) */
+  size_t maxbytes;   /* max payload bytes held; 0 = no byte bound. A put that
+                        would exceed it waits, except into an empty queue (so
+                        one message larger than maxbytes still passes). Soft
+                        after crashes: a killed process may loosen it by one
+                        message. */
+  size_t inline_max; /* messages up to this many bytes are copied into ring
+                        slots; larger ones go by reference through the heap.
+                        0 = 240 (256-byte slots). At most 65536. */
+  size_t slots;      /* ring slots of an unbounded queue (0 = 256); past
+                        them, messages go to an overflow list in the heap.
+                        Ignored when maxsize > 0 (the ring has maxsize slots).
+                        At most 2^24. */
+  unsigned flags;    /* MPROC_QUEUE_* */
+} mproc_queue_opts;
+
+/* Create a queue in the shared heap. opts may be NULL (unbounded Queue).
+ * Returns 0, -EINVAL (NULL q, flags unknown, inline_max/slots/maxsize out of
+ * range: maxsize at most 2^24), -ENOMEM (heap full). */
+MPROC_EXPORT int mproc_queue_create(mproc_queue_t **q, const mproc_queue_opts *opts);
+/* JoinableQueue(maxsize) and SimpleQueue() shorthands for mproc_queue_create. */
+MPROC_EXPORT int mproc_joinablequeue_create(mproc_queue_t **q, size_t maxsize);
+MPROC_EXPORT int mproc_simplequeue_create(mproc_queue_t **q);
+
+/* Free the queue and every message still in it. No process may use q during
+ * or after the call (later calls return -EDESTROYED where detectable).
+ * NULL is a no-op. -EDESTROYED/-EINVAL on a pointer that is not a queue. */
+MPROC_EXPORT int mproc_queue_destroy(mproc_queue_t *q);
+
+/* Put len bytes (data may be NULL when len is 0). Waits up to timeout
+ * seconds (-1 forever, 0 no wait) while the queue is full.
+ * Returns 0; -EFULL when still full at the deadline (Python's queue.Full);
+ * -ECLOSED after mproc_queue_close; -ENOMEM when a large message does not fit
+ * in the heap; -EINVAL (NULL q, NULL data with len > 0, bad timeout);
+ * -EDESTROYED. */
+MPROC_EXPORT int mproc_queue_put(mproc_queue_t *q, const void *data, size_t len,
+                                 double timeout);
+
+/* Take the oldest message into buf (cap bytes; buf may be NULL if cap is 0).
+ * *len receives the message size. Waits up to timeout seconds while empty.
+ * Returns 0; -ETOOSHORT when cap is smaller than the message: the message
+ * stays in the queue and *len is the size needed (Python's BufferTooShort);
+ * -EEMPTY when still empty at the deadline (queue.Empty); -ECLOSED when the
+ * queue is closed and drained (a blocked getter wakes at close); -EINVAL;
+ * -EDESTROYED. */
+MPROC_EXPORT int mproc_queue_get(mproc_queue_t *q, void *buf, size_t cap, size_t *len,
+                                 double timeout);
+
+/* As mproc_queue_get, but the message is returned in a malloc'd buffer the
+ * caller frees with free() (*data is non-NULL even for 0 bytes).
+ * Extra error: -ENOMEM (process memory; the message is then lost). */
+MPROC_EXPORT int mproc_queue_get_alloc(mproc_queue_t *q, void **data, size_t *len,
+                                       double timeout);
+
+/* Approximate number of messages (>= 0), as Python's qsize: exact when no
+ * put/get runs concurrently. -EINVAL/-EDESTROYED on a bad q. */
+MPROC_EXPORT long mproc_queue_qsize(mproc_queue_t *q);
+/* 1 when empty / full, 0 otherwise (approximate as in Python); negative error. */
+MPROC_EXPORT int mproc_queue_empty(mproc_queue_t *q);
+MPROC_EXPORT int mproc_queue_full(mproc_queue_t *q);
+
+/* Close: later puts return -ECLOSED; gets drain what is left, then return
+ * -ECLOSED at once; blocked getters and putters wake. Unlike Python's
+ * close (per process) this is family-wide. Idempotent: 0. */
+MPROC_EXPORT int mproc_queue_close(mproc_queue_t *q);
+
+/* JoinableQueue: mark one fetched task done; join waits until every put
+ * message has been task_done'd. task_done: 0, -EOVERFLOW if called more
+ * times than messages were put (Python's ValueError), -ENOTSUP on a queue
+ * created without MPROC_QUEUE_JOINABLE. join: 0, -ETIMEDOUT, -ENOTSUP,
+ * -EINVAL (bad timeout). */
+MPROC_EXPORT int mproc_queue_task_done(mproc_queue_t *q);
+MPROC_EXPORT int mproc_queue_join(mproc_queue_t *q, double timeout);
+
+/* ------------------------------------------------------------------------
+ * Pipes and connections (Python's Pipe, Connection, Listener, Client).
+ *
+ * A connection is a process-local handle around one socket fd: a forked
+ * child inherits it (pass the pointer by value); close the end you do not use
+ * in each process (mproc_conn_close). Messages are framed byte strings of any
+ * size. Sends never raise SIGPIPE: a closed or dead peer gives -EEOF.
+ * One thread at a time may send, and one may receive, on a connection.
+ * ------------------------------------------------------------------------ */
+typedef struct mproc_conn mproc_conn_t;
+
+/* Create a connected pair. duplex != 0: both ends send and receive.
+ * duplex == 0: *a only receives, *b only sends (as Python's Pipe(False)).
+ * Returns 0, -EINVAL, -EMFILE/-ENFILE, -ENOMEM. */
+MPROC_EXPORT int mproc_pipe(mproc_conn_t **a, mproc_conn_t **b, int duplex);
+
+/* Send one message of len bytes (data may be NULL if len is 0); blocks until
+ * it is written to the socket. Returns 0; -EEOF when the peer closed or died;
+ * -EPERM on a receive-only end; -EMSGSIZE when len exceeds the connection's
+ * max message size; -ECLOSED after close; -EINVAL. */
+MPROC_EXPORT int mproc_conn_send(mproc_conn_t *c, const void *data, size_t len);
+
+/* Receive one message into buf (cap bytes), waiting up to timeout seconds
+ * (-1 forever) for it. *len receives its size. Returns 0; -ETOOSHORT when cap
+ * is too small: the message is kept (the next recv returns it) and *len is
+ * the size needed; -ETIMEDOUT when no message started before the deadline;
+ * -EEOF when the peer closed or died (also in the middle of a frame);
+ * -EMSGSIZE when the peer announced a message larger than the max message
+ * size, -EPROTO on a malformed frame, -ETIMEDOUT mid-frame: these three break
+ * the connection (later calls return -ECONNABORTED); -EPERM on a send-only
+ * end; -ECLOSED; -EINVAL. */
+MPROC_EXPORT int mproc_conn_recv(mproc_conn_t *c, void *buf, size_t cap, size_t *len,
+                                 double timeout);
+
+/* As mproc_conn_recv, into a malloc'd buffer the caller frees with free(). */
+MPROC_EXPORT int mproc_conn_recv_alloc(mproc_conn_t *c, void **data, size_t *len,
+                                       double timeout);
+
+/* 1 when a message (or end of file) is ready to read, 0 at the deadline
+ * (timeout 0 = check, -1 = wait forever); negative error. */
+MPROC_EXPORT int mproc_conn_poll(mproc_conn_t *c, double timeout);
+
+/* The socket fd, for the caller's own event loop (readable = poll ready).
+ * Owned by c. -ECLOSED after close. */
+MPROC_EXPORT int mproc_conn_fileno(const mproc_conn_t *c);
+
+/* Set the largest message this end accepts from the peer (recv) and sends
+ * (send). 0 = no limit (the default for pipes). -EINVAL. */
+MPROC_EXPORT int mproc_conn_set_max_message(mproc_conn_t *c, size_t max);
+
+/* Close the fd; the handle stays valid until destroy (calls return
+ * -ECLOSED). Idempotent. mproc_conn_destroy closes and frees; NULL no-op. */
+MPROC_EXPORT int mproc_conn_close(mproc_conn_t *c);
+MPROC_EXPORT int mproc_conn_destroy(mproc_conn_t *c);
+
+/* ------------------------------------------------------------------------
+ * Waiting on many objects at once (Python's multiprocessing.connection.wait).
+ * Connections, queues and any fd (a process sentinel from
+ * mproc_process_sentinel, a socket, ...). A queue is ready when it holds a
+ * message or is closed; a connection when a message or EOF is readable.
+ * ------------------------------------------------------------------------ */
+typedef enum mproc_wait_kind {
+  MPROC_WAIT_FD = 1,    /* u.fd: readable (or hung up) */
+  MPROC_WAIT_CONN = 2,  /* u.conn */
+  MPROC_WAIT_QUEUE = 3  /* u.queue */
+} mproc_wait_kind;
+
+typedef struct mproc_waitable {
+  int kind;  /* mproc_wait_kind */
+  union {
+    int fd;
+    mproc_conn_t *conn;
+    mproc_queue_t *queue;
+  } u;
+  int ready; /* out: 1 when ready */
+} mproc_waitable;
+
+/* Wait until at least one object is ready or timeout seconds pass. Sets
+ * ready on each object and returns how many are ready (0 at the deadline).
+ * Waiting uses no CPU (queues are watched by futex, see docs/connection.md).
+ * -EINVAL (NULL with n > 0, n > 1024, unknown kind, bad fd, bad timeout),
+ * -ECLOSED (a closed connection), -EDESTROYED, or a system error. */
+MPROC_EXPORT int mproc_wait(mproc_waitable *objs, size_t n, double timeout);
+
+/* ------------------------------------------------------------------------
+ * Listener and Client: connections between unrelated processes over a Unix
+ * socket ("unix:/path", "/path", or "unix:@name" for the abstract namespace)
+ * or TCP ("tcp:HOST:PORT"; port 0 picks a free port). With an authkey both
+ * sides prove knowledge of it by HMAC-SHA256 challenge-response, in both
+ * directions (libsodium); a wrong key fails on both sides with -EAUTH.
+ * ------------------------------------------------------------------------ */
+typedef struct mproc_listener mproc_listener_t;
+
+typedef struct mproc_conn_opts {
+  const void *authkey;      /* NULL = no authentication (both sides must agree) */
+  size_t authkey_len;       /* bytes of authkey (1..1024 when authkey given) */
+  size_t max_message;       /* largest accepted message; 0 = 64 MiB */
+  double handshake_timeout; /* seconds for connect+handshake; 0 = 10 s */
+  int backlog;              /* listener backlog; 0 = 128 */
+} mproc_conn_opts;
+
+/* Bind and listen. For a Unix path, an existing socket file is replaced and
+ * the file is removed at destroy. Returns 0, -EINVAL (bad address or opts),
+ * -EADDRINUSE, -EACCES, -ENAMETOOLONG, or a system error. */
+MPROC_EXPORT int mproc_listener_create(mproc_listener_t **l, const char *address,
+                                       const mproc_conn_opts *opts);
+/* Accept one connection and run the handshake. Returns 0 and *c; -ETIMEDOUT
+ * when no client arrived in time; -EAUTH when the client failed to prove the
+ * key (or rejected ours); -EPROTO/-EEOF/-ETIMEDOUT for a client that sent
+ * garbage, hung up or stalled during the handshake (that client is dropped;
+ * call accept again). -EINVAL, -ECLOSED. */
+MPROC_EXPORT int mproc_listener_accept(mproc_listener_t *l, mproc_conn_t **c,
+                                       double timeout);
+/* The bound address in the same syntax (with the real port for tcp:...:0).
+ * Static per listener; valid until destroy. NULL on a bad l. */
+MPROC_EXPORT const char *mproc_listener_address(const mproc_listener_t *l);
+/* The listening fd (readable when a client is waiting), or a negative error. */
+MPROC_EXPORT int mproc_listener_fileno(const mproc_listener_t *l);
+/* Close and free; removes the Unix socket file. NULL no-op. */
+MPROC_EXPORT int mproc_listener_destroy(mproc_listener_t *l);
+
+/* Connect to a listener and run the handshake. Returns 0 and *c; -EAUTH
+ * (wrong key on either side); -ECONNREFUSED/-ENOENT (no listener);
+ * -ETIMEDOUT; -EPROTO; -EEOF; -EINVAL. */
+MPROC_EXPORT int mproc_client_connect(mproc_conn_t **c, const char *address,
+                                      const mproc_conn_opts *opts);
 
 /* @@END ipc @@ */
 
@@ -615,6 +920,199 @@ MPROC_EXPORT int mproc_get_start_method(void);
 /* @@END pool @@ */
 
 /* @@SECTION shared: heap dict, list, namespace @@ */
+
+/*
+ * Shared containers: a dict (byte-string keys -> byte-string values), a list
+ * of byte strings and a namespace (named int64/double/string attributes).
+ *
+ * A container made with mproc_xxx_create() lives in the family's shared heap:
+ * the handle is valid in every process of the family and is passed to a
+ * child by value; no server is involved. Every call is atomic with respect to
+ * every other call from any thread of any process (one robust lock per
+ * container). A process killed in the middle of a call leaves the container
+ * consistent: the call happened entirely or not at all (the next caller
+ * repairs it from an undo log). Removed entries return their heap memory.
+ *
+ * The same calls work on proxies obtained from a manager
+ * (mproc_manager_dict() etc., see the manager section): then each call is a
+ * round trip to the server, with the same results and error codes, plus the
+ * transport's errors (MPROC_EEOF / -ECONNRESET when the server died).
+ *
+ * Byte strings: keys and values are (pointer, length) pairs; the pointer may
+ * be NULL only when the length is 0; lengths are limited to 4 GiB - 1
+ * (-EMSGSIZE above). Results copied into caller buffers follow one rule: if
+ * the buffer is too short the call returns MPROC_ETOOSHORT, stores the
+ * required size in *len and changes nothing. "_alloc" variants return a
+ * malloc()ed copy (one extra NUL byte after the data, not counted in the
+ * length) that the caller frees with free().
+ *
+ * Errors common to every call: -EINVAL for NULL handles/pointers,
+ * MPROC_EDESTROYED for a destroyed container (detected while its memory has
+ * not been reused), -ENOMEM when the shared heap is full.
+ */
+
+/* A byte string returned in a snapshot. */
+typedef struct mproc_blob {
+  void *data; /* NUL-terminated copy (the NUL is not counted in len) */
+  size_t len; /* bytes */
+} mproc_blob;
+
+/* Free an array returned by a snapshot call (keys, items, list snapshot):
+ * one allocation holds the array and the bytes. NULL is a no-op. */
+MPROC_EXPORT void mproc_blobs_free(mproc_blob *blobs);
+
+/* ---- dict ---- */
+
+typedef struct mproc_dict mproc_dict_t;
+typedef struct mproc_dict_iter mproc_dict_iter_t;
+
+/* Create an empty dict in the shared heap. opts is reserved: pass NULL.
+ * 0, -EINVAL, -ENOMEM. */
+MPROC_EXPORT int mproc_dict_create(mproc_dict_t **d, const void *opts);
+
+/* Destroy a heap dict and free all its memory (any process may do it; no
+ * other process may use it afterwards). For a proxy: frees the local proxy
+ * only (the server's object stays; see mproc_manager_remove()). NULL is a
+ * no-op. */
+MPROC_EXPORT int mproc_dict_destroy(mproc_dict_t *d);
+
+/* d[key] = val (insert or replace). 0, -EINVAL, -EMSGSIZE, -ENOMEM. */
+MPROC_EXPORT int mproc_dict_set(mproc_dict_t *d, const void *key, size_t klen,
+                                const void *val, size_t vlen);
+
+/* Copy d[key] into buf (cap bytes); *vlen = its length. 0; -ENOENT when the
+ * key is absent; MPROC_ETOOSHORT when cap < length (*vlen = length needed,
+ * buf untouched). buf may be NULL with cap 0 to learn the length. */
+MPROC_EXPORT int mproc_dict_get(mproc_dict_t *d, const void *key, size_t klen,
+                                void *buf, size_t cap, size_t *vlen);
+
+/* *val = malloc()ed copy of d[key] (NUL-terminated), *vlen = length (vlen
+ * may be NULL). 0, -ENOENT, -ENOMEM. */
+MPROC_EXPORT int mproc_dict_get_alloc(mproc_dict_t *d, const void *key, size_t klen,
+                                      void **val, size_t *vlen);
+
+/* del d[key]. 0, -ENOENT when absent. */
+MPROC_EXPORT int mproc_dict_delete(mproc_dict_t *d, const void *key, size_t klen);
+
+/* 1 if key is in d, 0 if not, or a negative error. */
+MPROC_EXPORT int mproc_dict_contains(mproc_dict_t *d, const void *key, size_t klen);
+
+/* *n = number of entries. 0 or an error. */
+MPROC_EXPORT int mproc_dict_len(mproc_dict_t *d, size_t *n);
+
+/* Remove every entry (frees their memory). */
+MPROC_EXPORT int mproc_dict_clear(mproc_dict_t *d);
+
+/* Snapshot of the keys: *keys = array of *n blobs, taken atomically; free
+ * with mproc_blobs_free(). Order is unspecified (hash order). */
+MPROC_EXPORT int mproc_dict_keys(mproc_dict_t *d, mproc_blob **keys, size_t *n);
+
+/* Snapshot of the items: *items = array of 2 * *n blobs, key then value for
+ * each of the *n entries; free with mproc_blobs_free(). */
+MPROC_EXPORT int mproc_dict_items(mproc_dict_t *d, mproc_blob **items, size_t *n);
+
+/* Iterator over a live dict (process-local object). Like Python, the dict
+ * must not gain or lose keys while iterating: next() then returns
+ * MPROC_ESTATE ("changed size during iteration"); replacing values is fine.
+ * Each next() takes the lock once, so other processes keep working.
+ * On a proxy the iterator walks a snapshot taken at create time. */
+MPROC_EXPORT int mproc_dict_iter_create(mproc_dict_t *d, mproc_dict_iter_t **it);
+
+/* Advance: *key and *val point to copies owned by the iterator, valid until the
+ * next call or destroy (key, klen, val, vlen may each be NULL). 0 for an
+ * entry, MPROC_ESTOPITER at the end, MPROC_ESTATE as above. */
+MPROC_EXPORT int mproc_dict_iter_next(mproc_dict_iter_t *it, const void **key,
+                                      size_t *klen, const void **val, size_t *vlen);
+
+/* Free the iterator. NULL is a no-op. */
+MPROC_EXPORT int mproc_dict_iter_destroy(mproc_dict_iter_t *it);
+
+/* ---- list ---- */
+
+typedef struct mproc_list mproc_list_t;
+
+/* Create an empty list in the shared heap. opts reserved: NULL. */
+MPROC_EXPORT int mproc_list_create(mproc_list_t **l, const void *opts);
+
+/* Destroy (heap list: frees everything; proxy: the local proxy only). */
+MPROC_EXPORT int mproc_list_destroy(mproc_list_t *l);
+
+/* Append one item. 0, -EINVAL, -EMSGSIZE, -ENOMEM. */
+MPROC_EXPORT int mproc_list_append(mproc_list_t *l, const void *data, size_t len);
+
+/* Append n items atomically (all or none). items may be NULL when n is 0. */
+MPROC_EXPORT int mproc_list_extend(mproc_list_t *l, const mproc_blob *items, size_t n);
+
+/* Copy l[index] into buf. Negative indexes count from the end (-1 = last).
+ * 0; -ERANGE when the index is out of range; MPROC_ETOOSHORT as for dicts. */
+MPROC_EXPORT int mproc_list_get(mproc_list_t *l, int64_t index, void *buf,
+                                size_t cap, size_t *len);
+
+/* *data = malloc()ed copy of l[index]. 0, -ERANGE, -ENOMEM. */
+MPROC_EXPORT int mproc_list_get_alloc(mproc_list_t *l, int64_t index, void **data,
+                                      size_t *len);
+
+/* l[index] = data. 0, -ERANGE. */
+MPROC_EXPORT int mproc_list_set(mproc_list_t *l, int64_t index, const void *data,
+                                size_t len);
+
+/* Remove l[index] and copy it into buf; index -1 is the last item, 0 the
+ * first. 0; MPROC_EEMPTY on an empty list; -ERANGE; MPROC_ETOOSHORT when
+ * cap is below the item's size (the item is kept, *len = size needed). */
+MPROC_EXPORT int mproc_list_pop(mproc_list_t *l, int64_t index, void *buf,
+                                size_t cap, size_t *len);
+
+/* Remove l[index]; *data = malloc()ed copy (NULL data: discard it).
+ * 0, MPROC_EEMPTY, -ERANGE. */
+MPROC_EXPORT int mproc_list_pop_alloc(mproc_list_t *l, int64_t index, void **data,
+                                      size_t *len);
+
+/* Insert before index, clamped like Python (0 = front, >= length or a large
+ * value = append, negative from the end). 0, -ENOMEM. */
+MPROC_EXPORT int mproc_list_insert(mproc_list_t *l, int64_t index, const void *data,
+                                   size_t len);
+
+/* *n = number of items. */
+MPROC_EXPORT int mproc_list_len(mproc_list_t *l, size_t *n);
+
+/* Atomic copy of every item in order; free with mproc_blobs_free(). */
+MPROC_EXPORT int mproc_list_snapshot(mproc_list_t *l, mproc_blob **items, size_t *n);
+
+/* Remove every item (frees their memory). */
+MPROC_EXPORT int mproc_list_clear(mproc_list_t *l);
+
+/* ---- namespace (Python's Namespace: named attributes) ---- */
+
+typedef struct mproc_namespace mproc_namespace_t;
+
+/* A namespace is a dict whose keys are attribute names (1..255 bytes, NUL-
+ * terminated C strings) and whose values carry a type tag. */
+MPROC_EXPORT int mproc_namespace_create(mproc_namespace_t **ns, const void *opts);
+MPROC_EXPORT int mproc_namespace_destroy(mproc_namespace_t *ns);
+
+/* Set an attribute (replacing any value of any type). 0, -EINVAL (bad name),
+ * -ENOMEM. */
+MPROC_EXPORT int mproc_namespace_set_int(mproc_namespace_t *ns, const char *name, int64_t v);
+MPROC_EXPORT int mproc_namespace_set_double(mproc_namespace_t *ns, const char *name, double v);
+MPROC_EXPORT int mproc_namespace_set_str(mproc_namespace_t *ns, const char *name, const char *v);
+
+/* Get an attribute. 0; -ENOENT when absent; -EINVAL when it holds another
+ * type; get_str: MPROC_ETOOSHORT when cap < strlen + 1 (*len, if not NULL,
+ * gets the string length either way). */
+MPROC_EXPORT int mproc_namespace_get_int(mproc_namespace_t *ns, const char *name, int64_t *v);
+MPROC_EXPORT int mproc_namespace_get_double(mproc_namespace_t *ns, const char *name, double *v);
+MPROC_EXPORT int mproc_namespace_get_str(mproc_namespace_t *ns, const char *name, char *buf,
+                                         size_t cap, size_t *len);
+/* *v = malloc()ed string; free() it. */
+MPROC_EXPORT int mproc_namespace_get_str_alloc(mproc_namespace_t *ns, const char *name, char **v);
+
+/* 1 if the attribute exists, 0 if not. */
+MPROC_EXPORT int mproc_namespace_has(mproc_namespace_t *ns, const char *name);
+/* Delete an attribute. 0, -ENOENT. */
+MPROC_EXPORT int mproc_namespace_del(mproc_namespace_t *ns, const char *name);
+/* The underlying dict (keys() lists the attribute names; values are tagged:
+ * 'i' + 8 bytes, 'd' + 8 bytes, 's' + string bytes). Owned by ns. */
+MPROC_EXPORT mproc_dict_t *mproc_namespace_dict(mproc_namespace_t *ns);
 
 /* @@END shared @@ */
 

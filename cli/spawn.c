@@ -1,0 +1,78 @@
+/*
+ * spawn.c - vfork + execve of one job (spawn.h).
+ *
+ * Order in the child, and why:
+ *  1. setpgid(0, 0): the job leads its own process group so a timeout, a
+ *     halt or a second Ctrl-C can kill everything it started with one
+ *     kill(-pgid). Done in the child while the parent is suspended (vfork),
+ *     so the group exists before the parent can signal it.
+ *  2. PR_SET_PDEATHSIG(SIGKILL), then check the parent is still ours: if
+ *     mproc is killed outright, the job does not run on as an orphan.
+ *  3. dup2 the pipes onto 0/1/2 (they are CLOEXEC, the copies are not).
+ *  4. SIGPIPE back to default (mproc ignores it) and the original signal
+ *     mask (mproc blocks the signals it reads through a signalfd).
+ *  5. execve; on failure store errno where the parent can read it (the
+ *     memory is shared until exec or exit) and _exit(127).
+ * The child calls only async-signal-safe functions and never returns.
+ */
+#include "spawn.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+/* Shared with the vfork child; volatile because the child writes it. */
+static volatile int g_child_errno;
+static pid_t g_parent;
+
+static void __attribute__((noreturn)) child(const cli_spawn_req *r) {
+  setpgid(0, 0);
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != g_parent) _exit(127);
+  if ((r->in_fd >= 0 && dup2(r->in_fd, 0) < 0) || (r->out_fd >= 0 && dup2(r->out_fd, 1) < 0) ||
+      (r->err_fd >= 0 && dup2(r->err_fd, 2) < 0)) {
+    g_child_errno = errno;
+    _exit(127);
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  sigaction(SIGPIPE, &sa, NULL);
+  sigprocmask(SIG_SETMASK, r->mask, NULL);
+  if (strchr(r->path, '/'))
+    execve(r->path, r->argv, r->envp);
+  else
+    execvpe(r->path, r->argv, r->envp);
+  g_child_errno = errno ? errno : ENOEXEC;
+  _exit(errno == ENOENT ? 127 : 126);
+}
+
+int cli_spawn(const cli_spawn_req *r, pid_t *pid, int *pidfd, int *exec_err) {
+  g_child_errno = 0;
+  g_parent = getpid();
+  pid_t p = vfork();
+  if (p < 0) return -errno;
+  if (p == 0) child(r);
+  *exec_err = g_child_errno;
+  int fd = (int)syscall(SYS_pidfd_open, p, 0);
+  if (fd < 0) {
+    int e = errno;
+    /* Cannot watch it: kill and reap it so it is not left behind. */
+    kill(-p, SIGKILL);
+    kill(p, SIGKILL);
+    while (waitpid(p, NULL, 0) < 0 && errno == EINTR) {
+    }
+    return -e;
+  }
+  *pid = p;
+  *pidfd = fd;
+  return 0;
+}

@@ -1,0 +1,52 @@
+/*
+ * child.c - the first and last things a child started by mproc does.
+ *
+ * DESIGN
+ *  - Dying with the parent: PR_SET_PDEATHSIG(SIGKILL) is armed in the
+ *    child, then getppid() is compared with the parent's pid taken before
+ *    fork: if the parent died in between, the child was re-parented and
+ *    exits at once. The death signal fires when the *thread* that forked
+ *    exits, which is why forks run on a long-lived thread (launcher.c).
+ *  - The child runs its target, then the same exit processing as a normal
+ *    exit (daemon grandchildren terminated, others joined), flushes stdout
+ *    and stderr and calls _exit(): the parent's atexit handlers and other
+ *    FILE buffers belong to the parent, as with Python's os._exit in the
+ *    child. The exit status is the target's return value & 0xff.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "process/process_int.h"
+
+void mproc__child_pdeathsig(pid_t expected_parent) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (getppid() != expected_parent) _exit(128 + SIGKILL);
+}
+
+void mproc__reset_signal_dispositions(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  for (int s = 1; s < NSIG; s++) {
+    if (s == SIGKILL || s == SIGSTOP) continue;
+    sigaction(s, &sa, NULL); /* EINVAL for the few reserved ones: fine */
+  }
+}
+
+void mproc__flush_std(void) {
+  fflush(stdout);
+  fflush(stderr);
+}
+
+_Noreturn void mproc__child_main(const mproc__child_spec *spec) {
+  mproc__self_set(spec->name, spec->identity, spec->daemon, spec->parent_pid);
+  if (spec->start_method) mproc__init_set_start_method(spec->start_method);
+  int r = spec->target(spec->arg);
+  mproc__exit_work();
+  mproc__flush_std();
+  _exit(r & 0xff);
+}
