@@ -175,6 +175,12 @@ MPROC_EXPORT int mproc_heap_stats_get(mproc_heap_stats *st);
 /* Non-zero when p points into the family's shared heap. */
 MPROC_EXPORT int mproc_heap_contains(const void *p);
 
+/* Give memory the heap keeps for reuse back to the OS: empty slabs cached
+ * per size class and recently freed spans kept resident (at most 1/16 of
+ * the heap, 32 MiB). Returns 0, or an init error. The heap also does this by
+ * itself before reporting -ENOMEM. */
+MPROC_EXPORT int mproc_heap_trim(void);
+
 /* @@SECTION sync: locks, semaphores, conditions, events, barriers @@ */
 
 /* @@END sync @@ */
