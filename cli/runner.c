@@ -312,8 +312,8 @@ static void check_halt(runner *r, job *j) {
   if (o->halt_on_fail == 0 && failed) return;
   int hit;
   if (o->halt_percent) {
-    double base = r->total > 0 ? (double)r->total : (double)r->ndone;
-    hit = r->ndone >= 3 && 100.0 * (double)cnt / base >= o->halt_value;
+    /* Of the jobs done so far, once at least 3 are (GNU parallel's rule). */
+    hit = r->ndone >= 3 && 100.0 * (double)cnt / (double)r->ndone >= o->halt_value;
   } else {
     hit = (double)cnt >= o->halt_value;
   }

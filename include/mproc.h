@@ -599,6 +599,324 @@ MPROC_EXPORT int mproc_client_connect(mproc_conn_t **c, const char *address,
 
 /* @@SECTION pool: Pool and AsyncResult @@ */
 
+/*
+ * A pool of worker processes (Python's multiprocessing.Pool, plus what
+ * concurrent.futures, loky and pebble add). See docs/pool.md.
+ *
+ * Tasks are C functions taking input bytes and producing output bytes.
+ * Inputs and results travel through the family's shared heap: fixed-size
+ * elements are read and written in place (no per-task allocation), large
+ * ones by reference. A worker that dies (any signal, _exit, OOM-kill) fails
+ * only the chunk it was running, with MPROC_EWORKERDIED and a message naming
+ * the signal or exit status and the worker's peak memory; it is replaced and
+ * nothing waits forever because of it.
+ *
+ * Handles (mproc_pool_t, mproc_async_t, mproc_imap_t) are process-local: they
+ * belong to the process that created the pool; any thread of that process
+ * may use them. A pool may be created inside a pool worker (nested pools,
+ * limited by mproc_pool_set_family_limit()).
+ */
+typedef struct mproc_pool mproc_pool_t;
+typedef struct mproc_async mproc_async_t;
+typedef struct mproc_imap mproc_imap_t;
+/* Per-task context handed to a task function (valid during the call only). */
+typedef struct mproc_task_ctx mproc_task_ctx;
+
+/* A byte string: variable-size inputs and results (in_size/out_size 0). */
+typedef struct mproc_buf {
+  void *data;  /* bytes; results are blocks of the shared heap */
+  size_t size; /* length in bytes */
+} mproc_buf;
+
+/*
+ * A task function. Runs in a worker process.
+ *  in/in_size: the task's input bytes (read-only, in the shared heap).
+ *  out: for fixed-size results (out_size > 0 in the call) out_size bytes to
+ *       fill; NULL for variable-size results, which the task sets with
+ *       mproc_task_return() / mproc_task_return_buf() (no result = empty).
+ * Return 0 on success. On failure return a negative code, ideally through
+ * mproc_task_fail() which also records a message; a positive return is
+ * reported as MPROC_ETASK.
+ */
+typedef int (*mproc_task_fn)(const void *in, size_t in_size, void *out,
+                             mproc_task_ctx *ctx);
+
+/* Runs once in every worker before its first task (Python's initializer
+ * with initargs). Non-zero return: the pool is broken (every pending and
+ * later task fails with MPROC_ECHILDFAIL) instead of respawning forever. */
+typedef int (*mproc_pool_init_fn)(void *arg);
+
+typedef struct mproc_pool_opts {
+  int processes;        /* workers; 0 = mproc_cpu_count(); clipped inside a
+                           worker to the family limit (see below) */
+  mproc_pool_init_fn initializer; /* NULL = none */
+  void *initarg;        /* passed to initializer (fork: any pointer) */
+  unsigned maxtasksperchild; /* chunks a worker runs before it is replaced;
+                                0 = unlimited (Python's None) */
+  int start_method;     /* MPROC_START_DEFAULT or MPROC_START_FORK; others
+                           give -ENOTSUP (see docs/pool.md) */
+  double task_timeout;  /* default per-task timeout in seconds; 0 = none */
+  unsigned retries;     /* default automatic retries of a chunk whose worker
+                           died (not for timeouts or task errors); 0 = none */
+  unsigned flags;       /* reserved, must be 0 */
+} mproc_pool_opts;
+
+/* A failed task's details (the analogue of the exception's text). */
+typedef struct mproc_task_error {
+  int code;          /* MPROC_E* / -errno; 0 = no error */
+  int signo;         /* signal that killed the worker (EWORKERDIED), else 0 */
+  int exit_status;   /* worker's exit status when it exited, else -1 */
+  size_t index;      /* index of the failed task within the call */
+  long peak_rss_kb;  /* worker's peak resident memory (EWORKERDIED), else 0 */
+  char message[256]; /* NUL-terminated text */
+} mproc_task_error;
+
+/* Called in the pool's one callback thread of the owner process, in
+ * completion order, never in a signal handler. result/size: apply: the
+ * result bytes; map: the output array (out) and n * out_size (0 for variable
+ * outputs). Must not wait for other results of the same pool. */
+typedef void (*mproc_result_cb)(mproc_async_t *ar, const void *result,
+                                size_t size, void *user);
+typedef void (*mproc_error_cb)(mproc_async_t *ar, const mproc_task_error *err,
+                               void *user);
+
+/* Produces the next input of an imap: set *item and *size and return 1; return
+ * 0 at the end, a negative code on error (the iterator then ends with it).
+ * The bytes are copied before the next call. Runs in the caller's thread. */
+typedef int (*mproc_gen_fn)(void *user, const void **item, size_t *size);
+
+/* Per-call options; all-zero = Python's defaults. */
+typedef struct mproc_call_opts {
+  size_t chunksize;     /* map: 0 = Python's rule (ceil(n / (4 * workers)));
+                           imap: 0 = 1 */
+  double timeout;       /* per-task timeout in seconds: 0 = the pool's
+                           default, -1 = none */
+  int retries;          /* retries after worker death: -1 = none, 0 = the
+                           pool's default, > 0 = that many */
+  const char *fn_name;  /* run the function registered under this name
+                           (mproc_pool_register) instead of fn */
+  mproc_result_cb callback;       /* async calls: on success */
+  mproc_error_cb error_callback;  /* async calls: on failure */
+  void *user;           /* passed to callbacks */
+  int *errors;          /* map: optional n codes, 0 for each success */
+  mproc_task_error *error; /* sync calls: details of the first failure */
+  size_t max_inflight;  /* imap: tasks submitted ahead of the consumer;
+                           0 = 4 * workers * chunksize */
+  unsigned flags;       /* MPROC_IMAP_UNORDERED for imap; else 0 */
+} mproc_call_opts;
+
+#define MPROC_IMAP_UNORDERED (1u << 0) /* imap: results in completion order */
+
+/* Length limit of registered task names (bytes, without the NUL). */
+#define MPROC_POOL_NAME_MAX 47
+
+/* Register fn under a stable name so tasks can name it (call_opts.fn_name):
+ * the same API can then run tasks in processes that do not share the
+ * address space. Call in the parent before creating pools. -EINVAL (NULL,
+ * empty or too long name), -EEXIST (name taken by another function),
+ * -ENOSPC (table full, 256 names). Thread-safe. */
+MPROC_EXPORT int mproc_pool_register(const char *name, mproc_task_fn fn);
+
+/*
+ * Create a pool and start its workers (forked by the pool's thread, each
+ * with PR_SET_PDEATHSIG so none outlives the owner). opts may be NULL.
+ * Returns 0; -EINVAL (NULL p, processes < 0 or > 4096, flags, bad timeout);
+ * -ENOTSUP (start method other than fork); -ENOMEM; -EAGAIN/-errno when
+ * workers or the pool thread cannot be started.
+ */
+MPROC_EXPORT int mproc_pool_create(mproc_pool_t **p, const mproc_pool_opts *opts);
+
+/* Number of workers the pool runs (after family-limit clipping), or
+ * -EINVAL / -EDESTROYED. */
+MPROC_EXPORT int mproc_pool_size(const mproc_pool_t *p);
+
+/*
+ * Run fn on one input and wait for its result (Python's apply).
+ * The result bytes are copied to out (out_cap bytes; out may be NULL when
+ * out_cap is 0) and their length stored in *out_size (optional).
+ * Returns 0; the task's code on failure (details in opts->error):
+ * MPROC_EWORKERDIED, -ETIMEDOUT, the function's own code; MPROC_ETOOSHORT
+ * when out_cap is too small (*out_size tells the size needed);
+ * -EINVAL (NULL p, no fn and no name, in == NULL with in_size > 0);
+ * MPROC_ENOTREG; MPROC_ESTATE after close/terminate; -EDESTROYED.
+ */
+MPROC_EXPORT int mproc_pool_apply(mproc_pool_t *p, mproc_task_fn fn,
+                                  const void *in, size_t in_size, void *out,
+                                  size_t out_cap, size_t *out_size,
+                                  const mproc_call_opts *opts);
+
+/* Submit fn on one input; *ar receives the AsyncResult (destroy it with
+ * mproc_async_destroy). The input is copied. Errors as mproc_pool_apply's
+ * argument errors; task outcomes arrive through *ar and the callbacks. */
+MPROC_EXPORT int mproc_pool_apply_async(mproc_pool_t *p, mproc_task_fn fn,
+                                        const void *in, size_t in_size,
+                                        const mproc_call_opts *opts,
+                                        mproc_async_t **ar);
+
+/*
+ * Run fn on n inputs and wait for all results (Python's map).
+ * Inputs: in_size > 0: `in` is n elements of in_size bytes (a struct array:
+ * that is starmap); in_size 0: `in` is an array of n mproc_buf.
+ * Results: out_size > 0: `out` receives n elements of out_size bytes (in
+ * place, without copies, when out lies in the shared heap); out_size 0: out
+ * is an array of n mproc_buf each set to a heap block (free with
+ * mproc_buf_free) or {NULL, 0}.
+ * Returns 0 when every task succeeded, else the code of the lowest-index
+ * failure (details in opts->error, every code in opts->errors); results of
+ * the tasks that succeeded are still written. -EINVAL (NULL p, n > 0 with
+ * NULL in or out, no fn), MPROC_ENOTREG, MPROC_ESTATE, -ENOMEM (heap full).
+ * n == 0 returns 0 at once.
+ */
+MPROC_EXPORT int mproc_pool_map(mproc_pool_t *p, mproc_task_fn fn,
+                                const void *in, size_t n, size_t in_size,
+                                void *out, size_t out_size,
+                                const mproc_call_opts *opts);
+/* map_async: as map, but returns at once; `out` (and opts->errors) must stay
+ * valid until the result is ready. get() then returns map's return code. */
+MPROC_EXPORT int mproc_pool_map_async(mproc_pool_t *p, mproc_task_fn fn,
+                                      const void *in, size_t n, size_t in_size,
+                                      void *out, size_t out_size,
+                                      const mproc_call_opts *opts,
+                                      mproc_async_t **ar);
+/* starmap / starmap_async: map over an array of argument structs (in_size =
+ * sizeof the struct); the same calls under Python's names. */
+MPROC_EXPORT int mproc_pool_starmap(mproc_pool_t *p, mproc_task_fn fn,
+                                    const void *in, size_t n, size_t in_size,
+                                    void *out, size_t out_size,
+                                    const mproc_call_opts *opts);
+MPROC_EXPORT int mproc_pool_starmap_async(mproc_pool_t *p, mproc_task_fn fn,
+                                          const void *in, size_t n,
+                                          size_t in_size, void *out,
+                                          size_t out_size,
+                                          const mproc_call_opts *opts,
+                                          mproc_async_t **ar);
+
+/*
+ * imap / imap_unordered (flags MPROC_IMAP_UNORDERED): lazy and bounded.
+ * Inputs come from gen, called in the consumer's thread only as results are
+ * consumed, so at most max_inflight tasks exist at a time. out_size > 0:
+ * fixed-size results; 0: variable. -EINVAL, MPROC_ENOTREG, MPROC_ESTATE.
+ */
+MPROC_EXPORT int mproc_pool_imap(mproc_pool_t *p, mproc_task_fn fn,
+                                 mproc_gen_fn gen, void *gen_user,
+                                 size_t out_size, const mproc_call_opts *opts,
+                                 mproc_imap_t **it);
+/*
+ * Next result, waiting up to timeout seconds. On 0 *result and *size point at
+ * the result bytes (valid until the next call or destroy) and *index (all
+ * optional) holds the input's position. Returns 0; MPROC_ESTOPITER at the
+ * end; -ETIMEDOUT (call again later); the task's error code (details with
+ * mproc_imap_error; iteration goes on); the generator's error once.
+ * -EINVAL on bad arguments.
+ */
+MPROC_EXPORT int mproc_imap_next(mproc_imap_t *it, double timeout,
+                                 const void **result, size_t *size,
+                                 size_t *index);
+/* Details of the last error returned by mproc_imap_next. */
+MPROC_EXPORT int mproc_imap_error(mproc_imap_t *it, mproc_task_error *err);
+/* Cancel what is still pending, wait for running tasks, free. NULL: 0. */
+MPROC_EXPORT int mproc_imap_destroy(mproc_imap_t *it);
+
+/* ---- AsyncResult ---- */
+
+/* 1 when the result is ready (callbacks done), 0 if not; -EINVAL. */
+MPROC_EXPORT int mproc_async_ready(mproc_async_t *ar);
+/* 1 when ready and successful, 0 when ready and failed, MPROC_ESTATE when
+ * not ready (Python raises ValueError), -EINVAL. */
+MPROC_EXPORT int mproc_async_successful(mproc_async_t *ar);
+/* Wait until ready: 0, -ETIMEDOUT, -EINVAL (bad timeout). */
+MPROC_EXPORT int mproc_async_wait(mproc_async_t *ar, double timeout);
+/*
+ * Wait up to timeout for the result. Returns 0 with *result and *size (both
+ * optional) pointing at the result bytes (apply: the task's result, owned
+ * by ar; map: the caller's out array); -ETIMEDOUT; or the task's error code
+ * (see mproc_async_error). -EINVAL on bad arguments.
+ */
+MPROC_EXPORT int mproc_async_get(mproc_async_t *ar, double timeout,
+                                 const void **result, size_t *size);
+/* Error details of a ready, failed result (0); MPROC_ESTATE if not ready or
+ * successful; -EINVAL. */
+MPROC_EXPORT int mproc_async_error(mproc_async_t *ar, mproc_task_error *err);
+/* Cancel the tasks not yet started (they fail with -ECANCELED); running
+ * ones finish. Returns how many tasks were cancelled (>= 0) or -EINVAL. */
+MPROC_EXPORT int mproc_async_cancel(mproc_async_t *ar);
+/* Release the handle (a pending task still runs; its result is dropped).
+ * NULL is a no-op. */
+MPROC_EXPORT int mproc_async_destroy(mproc_async_t *ar);
+
+/* ---- lifecycle ---- */
+
+/* Stop accepting tasks (Python's close). 0, -EINVAL, -EDESTROYED. */
+MPROC_EXPORT int mproc_pool_close(mproc_pool_t *p);
+/* Kill the workers now; every unfinished task fails with -ECANCELED (no
+ * call hangs). 0, -EINVAL. */
+MPROC_EXPORT int mproc_pool_terminate(mproc_pool_t *p);
+/* Wait for the workers to exit after close (all tasks done) or terminate.
+ * MPROC_ESTATE if neither was called; -ETIMEDOUT; -EINVAL. Callbacks have
+ * all run when it returns 0. Not from a callback. */
+MPROC_EXPORT int mproc_pool_join(mproc_pool_t *p, double timeout);
+/* terminate (if still running) + join + free (Python's `with` exit).
+ * AsyncResults and iterators of the pool must be destroyed first or after;
+ * their calls then return -EDESTROYED. NULL is a no-op. */
+MPROC_EXPORT int mproc_pool_destroy(mproc_pool_t *p);
+
+/* ---- progress and stats ---- */
+
+typedef struct mproc_pool_stats {
+  uint64_t tasks_submitted; /* tasks (elements) submitted so far */
+  uint64_t tasks_done;      /* finished successfully */
+  uint64_t tasks_failed;    /* failed: task error, worker died, timeout */
+  uint64_t tasks_cancelled; /* cancelled before they ran */
+  uint64_t tasks_pending;   /* submitted - done - failed - cancelled */
+  uint64_t chunks_done;     /* chunks committed by workers */
+  uint64_t worker_deaths;   /* workers that died (signal or bad exit) */
+  uint64_t worker_restarts; /* workers started to replace others */
+  uint64_t timeouts;        /* workers killed for a task timeout */
+  uint64_t retries;         /* chunks re-run after a worker death */
+  int nworkers;             /* workers of the pool */
+  double busy_sec[64];      /* per-worker slot busy time (first 64 slots) */
+} mproc_pool_stats;
+
+/* Progress for progress bars: any argument may be NULL. Cheap; exact when
+ * no worker died mid-chunk (else off by at most that chunk). */
+MPROC_EXPORT int mproc_pool_progress(mproc_pool_t *p, uint64_t *done,
+                                     uint64_t *failed, uint64_t *pending);
+MPROC_EXPORT int mproc_pool_stats_get(mproc_pool_t *p, mproc_pool_stats *st);
+
+/* Family-wide limit on pool workers used to clip pools created inside a
+ * pool worker (nested pools): such a pool gets min(processes, max(1, limit -
+ * workers of all live pools of the family)). Top-level pools are never
+ * clipped but count. Default mproc_cpu_count() (or $MPROC_POOL_LIMIT).
+ * Set: -EINVAL unless 1..4096. Get returns the limit. */
+MPROC_EXPORT int mproc_pool_set_family_limit(int limit);
+MPROC_EXPORT int mproc_pool_get_family_limit(void);
+
+/* ---- inside a task ---- */
+
+/* Set the task's variable-size result (copied into the shared heap; up to
+ * 16 bytes are stored inline). For fixed-size results it copies size bytes
+ * (<= out_size) to out. 0, -EINVAL, -ENOMEM. Worker-side only. */
+MPROC_EXPORT int mproc_task_return(mproc_task_ctx *ctx, const void *data,
+                                   size_t size);
+/* Allocate a size-byte result in the shared heap and return it in *buf to
+ * be filled in place (zero copy). Variable-size results only. */
+MPROC_EXPORT int mproc_task_return_buf(mproc_task_ctx *ctx, size_t size,
+                                       void **buf);
+/* Record a failure message (printf format) and return code (a negative
+ * code; anything else becomes MPROC_ETASK), for `return mproc_task_fail(..)`. */
+MPROC_EXPORT int mproc_task_fail(mproc_task_ctx *ctx, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Index of the running task within its call, and the worker's slot number
+ * (0 .. processes-1); -EINVAL on NULL. */
+MPROC_EXPORT long mproc_task_index(const mproc_task_ctx *ctx);
+MPROC_EXPORT int mproc_task_worker(const mproc_task_ctx *ctx);
+
+/* Free a variable-size result (a heap block). NULL or {NULL,..}: 0. */
+MPROC_EXPORT int mproc_buf_free(mproc_buf *b);
+
 /* @@END pool @@ */
 
 /* @@SECTION shared: heap dict, list, namespace @@ */

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "heap/heap.h"
@@ -16,23 +17,26 @@ static _Atomic int g_inited;
 static size_t g_heap_size;
 static int g_start_method = MPROC_START_FORK;
 
-/* Parse "123", "64K", "512M", "2G" into bytes; 0 on error. */
+/* Parse "123", "64K", "512M", "2G", "1T" (suffix case-insensitive, an
+ * optional trailing B) into bytes; 0 on any error, overflow included. */
 static size_t parse_size(const char *s) {
-  if (!s || !*s) return 0;
+  if (!s || !isdigit((unsigned char)*s)) return 0; /* no sign, no spaces */
   char *end;
   errno = 0;
   unsigned long long v = strtoull(s, &end, 10);
   if (errno || end == s) return 0;
+  unsigned shift = 0;
   switch (toupper((unsigned char)*end)) {
-    case 'K': v <<= 10; end++; break;
-    case 'M': v <<= 20; end++; break;
-    case 'G': v <<= 30; end++; break;
-    case 'T': v <<= 40; end++; break;
+    case 'K': shift = 10; end++; break;
+    case 'M': shift = 20; end++; break;
+    case 'G': shift = 30; end++; break;
+    case 'T': shift = 40; end++; break;
     default: break;
   }
   if (*end == 'B' || *end == 'b') end++;
   if (*end) return 0;
-  return (size_t)v;
+  if (shift && v > (SIZE_MAX >> shift)) return 0;
+  return (size_t)(v << shift);
 }
 
 static int do_init(const mproc_init_opts *opts) {
@@ -45,7 +49,7 @@ static int do_init(const mproc_init_opts *opts) {
     }
   }
   if (!size) size = MPROC__HEAP_DEFAULT_SIZE;
-  if (size < MPROC__HEAP_MIN_SIZE || size > ((size_t)1 << 46)) return -EINVAL;
+  if (size < MPROC__HEAP_MIN_SIZE || size > MPROC__HEAP_MAX_SIZE) return -EINVAL;
   int rc = mproc__heap_init(size);
   if (rc) return rc;
   g_heap_size = size;
@@ -56,7 +60,9 @@ static int do_init(const mproc_init_opts *opts) {
 
 int mproc_init(const mproc_init_opts *opts) {
   if (opts && (opts->flags || opts->start_method < 0 ||
-               opts->start_method > MPROC_START_SPAWN))
+               opts->start_method > MPROC_START_SPAWN ||
+               (opts->heap_size && (opts->heap_size < MPROC__HEAP_MIN_SIZE ||
+                                    opts->heap_size > MPROC__HEAP_MAX_SIZE))))
     return -EINVAL;
   pthread_mutex_lock(&g_init_mu);
   int rc = 0;

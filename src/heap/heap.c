@@ -1,58 +1,150 @@
-/* heap.c - bootstrap shared heap (v0): memfd + size-class free lists under a
- * futex lock. Correct but not crash-safe yet; replaced by the real allocator. */
+/*
+ * heap.c - the family's shared heap: the memfd and its mapping, the locks
+ * and their crash repair, and the public mproc_heap_* calls.
+ *
+ * Design (see heap_int.h for the layout and docs/heap.md for the why):
+ *  - One memfd, sized once (sparse), mapped MAP_SHARED. The address is a
+ *    fixed high hint taken with MAP_FIXED_NOREPLACE (fallback: anywhere), so
+ *    a spawned child, whose fresh address space has the same general layout,
+ *    can map it again at the same address (mproc__heap_attach).
+ *  - Small blocks (<= 16 KiB) come from size-class slabs (slab.c), larger
+ *    ones are page spans (page.c) whose pages go back to the OS on free.
+ *  - Every lock is a robust mutex with an undo journal: a process killed
+ *    inside alloc or free leaves a journal that the next locker rolls back.
+ *
+ * Fork: the mapping and the fd are inherited; nothing here is per-process
+ * except the cached base/fd and the thread's arena choice.
+ */
 #include "heap/heap.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "heap/heap_int.h"
 #include "platform/platform.h"
 
-#define HEAP_MAGIC 0x6d706870u
-#define BLK_MAGIC 0x626c6b21u
-#define NCLASS 9 /* 16 .. 4096 */
+STATIC_ASSERT(offsetof(hp_pageheap, je) == offsetof(hp_pageheap, j) + sizeof(hp_journal),
+              "journal entries follow the journal header");
+STATIC_ASSERT(offsetof(hp_class, je) == offsetof(hp_class, j) + sizeof(hp_journal),
+              "journal entries follow the journal header");
+STATIC_ASSERT(sizeof(hp_pent) == 16, "page map entry is 16 bytes");
 
-typedef struct blk {
-  uint32_t magic;
-  uint32_t cls; /* class index, or NCLASS for large */
-  uint64_t size; /* usable bytes */
-} blk;
+/* High, rarely used part of the x86-64/aarch64 user address space: below
+ * the usual mmap base (0x7f...), far above PIE text and brk. */
+#define HP_ADDR_HINT ((uintptr_t)0x6d7000000000ull)
+#define HP_MAX_SIZE MPROC__HEAP_MAX_SIZE
 
-typedef struct heap_hdr {
-  uint32_t magic;
-  _Atomic uint32_t lock;
-  uint64_t size;
-  uint64_t bump; /* offset of the first never-used byte */
-  uint64_t free_small[NCLASS];
-  uint64_t free_large; /* singly linked, first fit */
-  uint64_t used, live;
-  char root[MPROC__ROOT_NSLOTS][MPROC__HEAP_ROOT_SLOT];
-} heap_hdr;
+#if defined(__SANITIZE_THREAD__)
+#define HP_USE_HINT 0 /* TSan only allows application memory in its ranges */
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HP_USE_HINT 0
+#else
+#define HP_USE_HINT 1
+#endif
+#else
+#define HP_USE_HINT 1
+#endif
 
-static char *g_base;
+char *mproc__hp_base;
+hp_hdr *mproc__hp;
 static size_t g_size;
 static int g_fd = -1;
 
-static heap_hdr *H(void) { return (heap_hdr *)(void *)g_base; }
+/* ---- locks and repair ---- */
 
-static void lock(void) {
-  uint32_t c = 0;
-  if (atomic_compare_exchange_strong(&H()->lock, &c, 1)) return;
-  if (c != 2) c = atomic_exchange(&H()->lock, 2);
-  while (c != 0) {
-    mproc__futex_wait(&H()->lock, 2, NULL);
-    c = atomic_exchange(&H()->lock, 2);
+int mproc__hp_crash_countdown;
+
+void mproc__hp_crash(void) { raise(SIGKILL); }
+
+void mproc__heap_crash_after(int n) { mproc__hp_crash_countdown = n > 0 ? n : 0; }
+
+void mproc__hp_rollback(hp_journal *j) {
+  hp_jent *e = (hp_jent *)(void *)(j + 1);
+  uint64_t n = j->n;
+  if (n > j->cap) n = j->cap; /* never trust a count beyond the array */
+  /* Newest first, so a word written twice gets its oldest value back.
+   * Idempotent: if we die here too, the next locker replays it. */
+  for (uint64_t i = n; i-- > 0;) {
+    uint64_t off = e[i].off;
+    if (off < g_size && !(off & 7)) hp_store((uint64_t *)(void *)(mproc__hp_base + off), e[i].old);
   }
+  hp_commit(j);
 }
-static void unlock(void) {
-  if (atomic_exchange(&H()->lock, 0) == 2) mproc__futex_wake(&H()->lock, 1);
+
+static int after_lock(int rc, hp_journal *j) {
+  if (rc == MPROC_EOWNERDEAD || (rc == 0 && MPROC_UNLIKELY(j->n != 0))) {
+    /* The owner died inside a critical section (or, defensively, left an
+     * open journal): undo its half-done mutation. */
+    mproc__hp_rollback(j);
+    atomic_fetch_add(&mproc__hp->recoveries, 1);
+    rc = 0;
+  }
+  return rc;
+}
+
+int mproc__hp_lock(mproc__rmutex *m, hp_journal *j) {
+  int rc = after_lock(mproc__rmutex_lock(m, NULL), j);
+  HP_CRASH_POINT();
+  return rc;
+}
+
+int mproc__hp_trylock(mproc__rmutex *m, hp_journal *j) {
+  return after_lock(mproc__rmutex_trylock(m), j);
+}
+
+void mproc__hp_unlock(mproc__rmutex *m) {
+  HP_CRASH_POINT();
+  mproc__rmutex_unlock(m);
+}
+
+/* ---- mapping ---- */
+
+/* Geometry for a heap of size bytes: header, page map, data pages. */
+static int layout(size_t size, uint64_t *pagemap, uint64_t *data, uint64_t *npages) {
+  uint64_t hdr = MPROC_ALIGN_UP(sizeof(hp_hdr), HP_PAGE);
+  if (size < hdr + 4 * HP_PAGE) return -EINVAL;
+  uint64_t n = (size - hdr) / (HP_PAGE + sizeof(hp_pent));
+  for (; n > 0; n--) {
+    uint64_t pm = MPROC_ALIGN_UP(n * sizeof(hp_pent), HP_PAGE);
+    if (hdr + pm + n * HP_PAGE <= size) {
+      *pagemap = hdr;
+      *data = hdr + pm;
+      *npages = n;
+      return 0;
+    }
+  }
+  return -EINVAL;
+}
+
+static void *map_heap(int fd, size_t size) {
+  void *p = MAP_FAILED;
+  if (HP_USE_HINT && size <= HP_MAX_SIZE) {
+    p = mproc__sys.mmap((void *)HP_ADDR_HINT, size, PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+    if (p != MAP_FAILED && p != (void *)HP_ADDR_HINT) {
+      /* A kernel without MAP_FIXED_NOREPLACE treats it as a hint. */
+      munmap(p, size);
+      p = MAP_FAILED;
+    }
+  }
+  if (p == MAP_FAILED)
+    p = mproc__sys.mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  return p;
 }
 
 int mproc__heap_init(size_t size) {
-  if (g_base) return 0;
-  size = MPROC_ALIGN_UP(size, 4096);
+  if (mproc__hp_base) return 0;
+  if (size > HP_MAX_SIZE) return -EINVAL;
+  size = MPROC_ALIGN_UP(size, HP_PAGE);
+  uint64_t pagemap, data, npages;
+  int rc = layout(size, &pagemap, &data, &npages);
+  if (rc) return rc;
+  if (npages >= 0xffffffffull) return -EINVAL; /* links are 32-bit indices */
   int fd = mproc__sys.memfd_create("mproc-heap", 0);
   if (fd < 0) return -errno;
   if (ftruncate(fd, (off_t)size) < 0) {
@@ -60,23 +152,35 @@ int mproc__heap_init(size_t size) {
     close(fd);
     return -e;
   }
-  void *p = mproc__sys.mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  void *p = map_heap(fd, size);
   if (p == MAP_FAILED) {
     int e = errno;
     close(fd);
     return -e;
   }
-  g_base = p;
+  mproc__hp_classes_setup();
+  mproc__hp_base = p;
+  mproc__hp = p;
   g_size = size;
   g_fd = fd;
-  heap_hdr *h = H();
-  h->magic = HEAP_MAGIC;
+  hp_hdr *h = mproc__hp;
+  h->version = HP_VERSION;
   h->size = size;
-  h->bump = MPROC_ALIGN_UP(sizeof(heap_hdr), 64);
+  h->npages = npages;
+  h->pagemap = pagemap;
+  h->data = data;
+  h->ph.j.cap = HP_PJOURNAL;
+  for (int a = 0; a < HP_NARENA; a++)
+    for (int c = 0; c < HP_NCLASS; c++) h->cls[a][c].j.cap = HP_CJOURNAL;
+  mproc__hp_pages_init();
+  atomic_signal_fence(memory_order_seq_cst);
+  h->magic = HP_MAGIC;
   return 0;
 }
 
 int mproc__heap_attach(int fd, void *base, size_t size) {
+  if (fd < 0 || !base || size == 0 || (size & (HP_PAGE - 1))) return -EINVAL;
+  if (mproc__hp_base) return mproc__hp_base == base && g_size == size ? 0 : -EBUSY;
   void *p = mproc__sys.mmap(base, size, PROT_READ | PROT_WRITE,
                             MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
   if (p == MAP_FAILED) return -errno;
@@ -84,127 +188,163 @@ int mproc__heap_attach(int fd, void *base, size_t size) {
     munmap(p, size);
     return -EEXIST;
   }
-  g_base = p;
+  const hp_hdr *h = p;
+  if (h->magic != HP_MAGIC || h->version != HP_VERSION || h->size != size) {
+    munmap(p, size);
+    return -EINVAL;
+  }
+  mproc__hp_classes_setup();
+  mproc__hp_base = p;
+  mproc__hp = p;
   g_size = size;
   g_fd = fd;
   return 0;
 }
 
-static int size_class(size_t n) {
-  size_t c = 16;
-  for (int i = 0; i < NCLASS; i++, c <<= 1)
-    if (n <= c) return i;
-  return NCLASS;
+int mproc__heap_fd(void) { return g_fd; }
+void *mproc__heap_base(void) { return mproc__hp_base; }
+size_t mproc__heap_size(void) { return g_size; }
+
+void *mproc__heap_root(enum mproc__root_slot slot) {
+  if ((unsigned)slot >= MPROC__ROOT_NSLOTS || mproc__ensure_init()) return NULL;
+  return mproc__hp->root[slot];
 }
+
+int mproc__heap_contains(const void *p) {
+  if (!mproc__hp_base) return 0;
+  const char *c = p;
+  return c >= mproc__hp_base + mproc__hp->data && c < mproc__hp_base + g_size;
+}
+
+/* ---- alloc / free ---- */
 
 int mproc__heap_alloc(size_t size, void **out) {
   if (!out || size == 0) return -EINVAL;
   int rc = mproc__ensure_init();
   if (rc) return rc;
-  if (size > g_size) return -ENOMEM;
-  int cls = size_class(size);
-  size_t usable = cls < NCLASS ? ((size_t)16 << cls) : MPROC_ALIGN_UP(size, 4096);
-  heap_hdr *h = H();
-  lock();
-  blk *b = NULL;
-  if (cls < NCLASS && h->free_small[cls]) {
-    b = (blk *)(void *)(g_base + h->free_small[cls]);
-    h->free_small[cls] = *(uint64_t *)(b + 1);
-  } else if (cls == NCLASS) {
-    uint64_t *prev = &h->free_large;
-    while (*prev) {
-      blk *c = (blk *)(void *)(g_base + *prev);
-      if (c->size >= usable) {
-        *prev = *(uint64_t *)(c + 1);
-        b = c;
-        usable = c->size;
-        break;
-      }
-      prev = (uint64_t *)(c + 1);
-    }
+  int cls = mproc__hp_class_of(size);
+  if (cls >= 0) return mproc__hp_small_alloc(cls, out);
+  if (size > (size_t)mproc__hp->npages << HP_PAGE_SHIFT) return -ENOMEM;
+  uint64_t np = (size + HP_PAGE - 1) >> HP_PAGE_SHIFT;
+  hp_pageheap *ph = &mproc__hp->ph;
+  uint64_t idx = UINT64_MAX;
+  int dirty = 0;
+  for (int attempt = 0; attempt < 2 && idx == UINT64_MAX; attempt++) {
+    /* On failure, give cached empty slabs back and try once more. */
+    if (attempt && mproc__hp_trim() == 0) break;
+    rc = mproc__hp_lock(&ph->lock, &ph->j);
+    if (rc) return rc;
+    idx = mproc__hp_span_alloc(np, HP_K_LARGE, 0, 0, &dirty);
+    mproc__hp_unlock(&ph->lock);
   }
-  if (!b) {
-    size_t need = sizeof(blk) + usable;
-    if (h->bump + need > g_size) {
-      unlock();
-      return -ENOMEM;
-    }
-    b = (blk *)(void *)(g_base + h->bump);
-    h->bump += MPROC_ALIGN_UP(need, 16);
-  }
-  b->magic = BLK_MAGIC;
-  b->cls = (uint32_t)cls;
-  b->size = usable;
-  h->used += usable;
-  h->live++;
-  unlock();
-  memset(b + 1, 0, usable);
-  *out = b + 1;
+  if (idx == UINT64_MAX) return -ENOMEM;
+  *out = hp_page(idx); /* free spans read as zero but for a dirty head page */
+  if (dirty) memset(*out, 0, HP_PAGE);
   return 0;
+}
+
+/* Find the span head for p and its kind without locking (validated again
+ * under the lock by the caller). Returns the kind or HP_K_NONE. */
+static unsigned locate(const void *p, uint64_t *head) {
+  if (!mproc__heap_contains(p) || ((uintptr_t)p & 15)) return HP_K_NONE;
+  uint64_t idx = hp_page_of(p);
+  uint64_t w = hp_load(&hp_pe(idx)->w0);
+  switch (hp_kind(w)) {
+    case HP_K_LARGE:
+      if (!(hp_flags(w) & HP_F_HEAD) || p != hp_page(idx)) return HP_K_NONE;
+      *head = idx;
+      return HP_K_LARGE;
+    case HP_K_SLAB:
+      if (!(hp_flags(w) & HP_F_HEAD)) return HP_K_NONE;
+      *head = idx;
+      return HP_K_SLAB;
+    case HP_K_SLABPART: {
+      uint64_t h = hp_n(w);
+      if (h >= idx) return HP_K_NONE;
+      uint64_t hw = hp_load(&hp_pe(h)->w0);
+      if (hp_kind(hw) != HP_K_SLAB || !(hp_flags(hw) & HP_F_HEAD) || h + hp_n(hw) <= idx)
+        return HP_K_NONE;
+      *head = h;
+      return HP_K_SLAB;
+    }
+    default:
+      return HP_K_NONE;
+  }
 }
 
 int mproc__heap_free(void *p) {
   if (!p) return 0;
-  if (!mproc__heap_contains(p)) return -EINVAL;
-  blk *b = (blk *)p - 1;
-  heap_hdr *h = H();
-  lock();
-  if (b->magic != BLK_MAGIC) {
-    unlock();
-    return -EINVAL;
+  uint64_t head = 0;
+  switch (locate(p, &head)) {
+    case HP_K_SLAB:
+      return mproc__hp_small_free(p, head);
+    case HP_K_LARGE: {
+      hp_pageheap *ph = &mproc__hp->ph;
+      int rc = mproc__hp_lock(&ph->lock, &ph->j);
+      if (rc) return rc;
+      uint64_t w = hp_pe(head)->w0;
+      if (hp_kind(w) != HP_K_LARGE || !(hp_flags(w) & HP_F_HEAD)) {
+        rc = -EINVAL; /* freed by someone else meanwhile */
+      } else {
+        mproc__hp_span_free(head);
+      }
+      mproc__hp_unlock(&ph->lock);
+      return rc;
+    }
+    default:
+      return -EINVAL;
   }
-  b->magic = 0;
-  h->used -= b->size;
-  h->live--;
-  uint64_t off = (uint64_t)((char *)b - g_base);
-  if (b->cls < NCLASS) {
-    *(uint64_t *)(b + 1) = h->free_small[b->cls];
-    h->free_small[b->cls] = off;
-  } else {
-    *(uint64_t *)(b + 1) = h->free_large;
-    h->free_large = off;
-  }
-  unlock();
-  return 0;
-}
-
-int mproc__heap_contains(const void *p) {
-  return g_base && (const char *)p >= g_base + sizeof(heap_hdr) &&
-         (const char *)p < g_base + g_size;
 }
 
 size_t mproc__heap_block_size(const void *p) {
-  if (!mproc__heap_contains(p)) return 0;
-  const blk *b = (const blk *)p - 1;
-  return b->magic == BLK_MAGIC ? b->size : 0;
-}
-
-int mproc__heap_fd(void) { return g_fd; }
-void *mproc__heap_base(void) { return g_base; }
-size_t mproc__heap_size(void) { return g_size; }
-
-void *mproc__heap_root(enum mproc__root_slot slot) {
-  if (mproc__ensure_init()) return NULL;
-  return H()->root[slot];
+  uint64_t head = 0;
+  switch (locate(p, &head)) {
+    case HP_K_LARGE:
+      return (size_t)hp_n(hp_load(&hp_pe(head)->w0)) << HP_PAGE_SHIFT;
+    case HP_K_SLAB: {
+      unsigned cls = hp_cls(hp_load(&hp_pe(head)->w0));
+      if (cls >= HP_NCLASS) return 0;
+      const hp_clsinfo *ci = &mproc__hp_cls[cls];
+      const hp_slab *s = (const hp_slab *)(const void *)hp_page(head);
+      uint64_t off = (uint64_t)((const char *)p - (const char *)s);
+      if (off < ci->first || (off - ci->first) % ci->size) return 0;
+      uint64_t i = (off - ci->first) / ci->size;
+      if (i >= ci->nblocks) return 0;
+      uint64_t bw = hp_load(&s->bitmap[i / 64]);
+      return (bw >> (i % 64)) & 1 ? ci->size : 0;
+    }
+    default:
+      return 0;
+  }
 }
 
 /* ---- public wrappers ---- */
 
 int mproc_heap_alloc(size_t size, void **out) { return mproc__heap_alloc(size, out); }
 int mproc_heap_free(void *p) { return mproc__heap_free(p); }
-int mproc_heap_contains(const void *p) { return mproc__heap_contains(p); }
+int mproc_heap_contains(const void *p) { return p && mproc__heap_contains(p); }
 
 int mproc_heap_stats_get(mproc_heap_stats *st) {
   if (!st) return -EINVAL;
   int rc = mproc__ensure_init();
   if (rc) return rc;
-  heap_hdr *h = H();
-  lock();
-  st->capacity = g_size;
-  st->used = h->used;
-  st->live_blocks = h->live;
-  st->resident = h->bump;
-  st->recoveries = 0;
-  unlock();
+  hp_hdr *h = mproc__hp;
+  /* Lock-free snapshot: exact when the heap is quiet, approximate while
+   * other processes allocate. */
+  size_t used = 0, live = 0;
+  for (int a = 0; a < HP_NARENA; a++)
+    for (int c = 0; c < HP_NCLASS; c++) {
+      uint64_t n = hp_load(&h->cls[a][c].live);
+      live += n;
+      used += n * mproc__hp_cls[c].size;
+    }
+  live += hp_load(&h->ph.large_live);
+  used += hp_load(&h->ph.large_pages) << HP_PAGE_SHIFT;
+  struct stat sb;
+  st->capacity = (size_t)h->npages << HP_PAGE_SHIFT;
+  st->used = used;
+  st->live_blocks = live;
+  st->resident = fstat(g_fd, &sb) == 0 ? (size_t)sb.st_blocks * 512 : 0;
+  st->recoveries = atomic_load(&h->recoveries);
   return 0;
 }

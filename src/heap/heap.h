@@ -17,6 +17,7 @@
 
 #define MPROC__HEAP_DEFAULT_SIZE ((size_t)1 << 30)
 #define MPROC__HEAP_MIN_SIZE ((size_t)1 << 20)
+#define MPROC__HEAP_MAX_SIZE ((size_t)1 << 40)
 #define MPROC__HEAP_ROOT_SLOT 512 /* bytes per layer slot */
 
 /* Layer slots in the heap root. Each layer casts its slot to its own struct
@@ -45,5 +46,17 @@ void *mproc__heap_base(void);
 size_t mproc__heap_size(void);
 /* The layer's root slot (zeroed at heap creation). */
 void *mproc__heap_root(enum mproc__root_slot slot);
+
+/* Consistency checker for tests: locks the whole heap (repairing journals
+ * left by dead processes), walks every piece of metadata and returns 0, or
+ * MPROC_EPROTO with a description in mproc__heap_check_msg(). Slabs leaked
+ * by a process killed between the page heap and a size class ("orphans",
+ * no live block in them) are tolerated and counted in mproc__heap_orphans(). */
+int mproc__heap_check(void);
+const char *mproc__heap_check_msg(void);
+size_t mproc__heap_orphans(void);
+/* Tests: SIGKILL the calling process at the n-th crash point inside the
+ * heap's critical sections from now on (0 = off). Process-local. */
+void mproc__heap_crash_after(int n);
 
 #endif

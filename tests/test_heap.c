@@ -1,0 +1,615 @@
+/* test_heap.c - the shared heap: every public call and bad input, zeroing
+ * and alignment, millions of small blocks, memory returned to the OS,
+ * exhaustion of a small heap, visibility across fork, spawn-style re-attach,
+ * a process killed at every crash point inside alloc and free, and a chaos
+ * run where children are SIGKILLed at random while allocating. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "heap/heap.h"
+
+void mproc__mark_inited(size_t heap_size);
+
+#define SUBPROC_ENV "MPROC_TEST_HEAP_SUBPROC"
+
+static size_t live_now(void) {
+  mproc_heap_stats st;
+  MPROC_PASS(mproc_heap_stats_get(&st));
+  return st.live_blocks;
+}
+
+static void assert_heap_ok(void) {
+  int rc = mproc__heap_check();
+  if (rc) fail_msg("heap check failed: %s", mproc__heap_check_msg());
+}
+
+static long memfd_bytes(void) {
+  struct stat sb;
+  assert_int_equal(fstat(mproc__heap_fd(), &sb), 0);
+  return (long)sb.st_blocks * 512;
+}
+
+/* Re-run this test binary's case `test` in a fresh process (exec), with
+ * MPROC_HEAP_SIZE set to heap_env (NULL: unset) and extra env (may be NULL,
+ * "NAME=value"). Returns the exit status (or 128+signal). */
+static int run_self(const char *test, const char *heap_env, const char *extra) {
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    if (heap_env)
+      setenv("MPROC_HEAP_SIZE", heap_env, 1);
+    else
+      unsetenv("MPROC_HEAP_SIZE");
+    setenv(SUBPROC_ENV, "1", 1);
+    if (extra) putenv((char *)extra);
+    char *argv[] = {(char *)"test_heap", (char *)test, NULL};
+    execv("/proc/self/exe", argv);
+    _exit(127);
+  }
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+static int in_subproc(void) { return getenv(SUBPROC_ENV) != NULL; }
+
+/* ---- public calls and bad input ---- */
+
+static void alloc_sizes_aligned_zeroed(void **state) {
+  (void)state;
+  size_t base = live_now();
+  size_t sizes[] = {1, 15, 16, 17, 100, 128, 129, 1000, 4096, 4097, 16384, 16385, 65536, 1 << 20};
+  void *p[sizeof sizes / sizeof sizes[0]];
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    MPROC_PASS(mproc_heap_alloc(sizes[i], &p[i]));
+    assert_non_null(p[i]);
+    assert_int_equal((uintptr_t)p[i] % 16, 0);
+    assert_true(mproc_heap_contains(p[i]));
+    assert_true(mproc__heap_block_size(p[i]) >= sizes[i]);
+    for (size_t k = 0; k < sizes[i]; k++)
+      if (((unsigned char *)p[i])[k]) fail_msg("block of %zu not zeroed at %zu", sizes[i], k);
+    memset(p[i], 0xa5, sizes[i]);
+  }
+  assert_int_equal(live_now(), base + sizeof sizes / sizeof sizes[0]);
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    MPROC_PASS(mproc_heap_free(p[i]));
+    assert_int_equal(mproc__heap_block_size(p[i]), 0);
+  }
+  assert_int_equal(live_now(), base);
+  assert_heap_ok();
+}
+
+static void alloc_bad_input(void **state) {
+  (void)state;
+  void *p = (void *)1;
+  mproc_heap_stats st;
+  MPROC_PASS(mproc_heap_stats_get(&st));
+  MPROC_ASSERT_RC(mproc_heap_alloc(0, &p), MPROC_EINVAL);
+  assert_ptr_equal(p, (void *)1); /* untouched on failure */
+  MPROC_ASSERT_RC(mproc_heap_alloc(16, NULL), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_heap_alloc(SIZE_MAX, &p), MPROC_ENOMEM);
+  MPROC_ASSERT_RC(mproc_heap_alloc(SIZE_MAX / 2, &p), MPROC_ENOMEM);
+  MPROC_ASSERT_RC(mproc_heap_alloc(st.capacity + 1, &p), MPROC_ENOMEM);
+  assert_ptr_equal(p, (void *)1);
+  assert_heap_ok();
+}
+
+static void free_bad_input(void **state) {
+  (void)state;
+  size_t base = live_now();
+  int on_stack = 0;
+  void *m = malloc(64);
+  MPROC_PASS(mproc_heap_free(NULL));
+  MPROC_ASSERT_RC(mproc_heap_free(&on_stack), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_heap_free(m), MPROC_EINVAL);
+  free(m);
+  MPROC_ASSERT_RC(mproc_heap_free(mproc__heap_root(MPROC__ROOT_SYNC)), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_heap_free((char *)mproc__heap_base() + mproc__heap_size()), MPROC_EINVAL);
+
+  char *s, *l;
+  MPROC_PASS(mproc_heap_alloc(64, (void **)&s));
+  MPROC_PASS(mproc_heap_alloc(100000, (void **)&l));
+  MPROC_ASSERT_RC(mproc_heap_free(s + 1), MPROC_EINVAL);   /* unaligned */
+  MPROC_ASSERT_RC(mproc_heap_free(s + 16), MPROC_EINVAL);  /* inside a block */
+  MPROC_ASSERT_RC(mproc_heap_free(s + 64), MPROC_EINVAL);  /* next block, free */
+  MPROC_ASSERT_RC(mproc_heap_free(l + 16), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_heap_free(l + 4096), MPROC_EINVAL); /* large interior */
+  MPROC_ASSERT_RC(mproc_heap_free(l + 200000), MPROC_EINVAL); /* free pages */
+  assert_int_equal(live_now(), base + 2);
+  MPROC_PASS(mproc_heap_free(s));
+  MPROC_PASS(mproc_heap_free(l));
+  MPROC_ASSERT_RC(mproc_heap_free(s), MPROC_EINVAL); /* double free, small */
+  MPROC_ASSERT_RC(mproc_heap_free(l), MPROC_EINVAL); /* double free, large */
+  assert_int_equal(live_now(), base);
+  assert_heap_ok();
+}
+
+static void stats_contains_root(void **state) {
+  (void)state;
+  int x;
+  MPROC_ASSERT_RC(mproc_heap_stats_get(NULL), MPROC_EINVAL);
+  mproc_heap_stats st;
+  MPROC_PASS(mproc_heap_stats_get(&st));
+  assert_true(st.capacity > ((size_t)900 << 20) && st.capacity <= ((size_t)1 << 30));
+  assert_true(st.used <= st.capacity);
+  assert_int_equal(st.recoveries, 0);
+  assert_false(mproc_heap_contains(NULL));
+  assert_false(mproc_heap_contains(&x));
+  void *roots[MPROC__ROOT_NSLOTS];
+  for (int i = 0; i < MPROC__ROOT_NSLOTS; i++) {
+    roots[i] = mproc__heap_root((enum mproc__root_slot)i);
+    assert_non_null(roots[i]);
+    if (i) assert_int_equal((char *)roots[i] - (char *)roots[i - 1], MPROC__HEAP_ROOT_SLOT);
+  }
+  assert_null(mproc__heap_root(MPROC__ROOT_NSLOTS));
+  assert_null(mproc__heap_root((enum mproc__root_slot)-1));
+  void *p;
+  MPROC_PASS(mproc_heap_alloc(48, &p));
+  MPROC_PASS(mproc_heap_stats_get(&st));
+  assert_true(st.used >= 48);
+  MPROC_PASS(mproc_heap_free(p));
+  assert_int_equal(mproc__heap_block_size(&x), 0);
+}
+
+static void reuse_is_zeroed(void **state) {
+  (void)state;
+  for (int round = 0; round < 3; round++) {
+    void *p[300];
+    for (int i = 0; i < 300; i++) {
+      size_t n = 1 + (size_t)(i * 97) % 40000;
+      MPROC_PASS(mproc_heap_alloc(n, &p[i]));
+      for (size_t k = 0; k < n; k += 7)
+        if (((char *)p[i])[k]) fail_msg("round %d: stale byte in a reused block", round);
+      memset(p[i], 0xff, n);
+    }
+    for (int i = 0; i < 300; i++) MPROC_PASS(mproc_heap_free(p[i]));
+  }
+  assert_heap_ok();
+}
+
+/* ---- scale ---- */
+
+static void millions_of_blocks(size_t n) {
+  size_t base = live_now();
+  uint64_t **p = malloc(n * sizeof *p);
+  assert_non_null(p);
+  for (size_t i = 0; i < n; i++) {
+    MPROC_PASS(mproc_heap_alloc(24 + (i % 3) * 8, (void **)&p[i]));
+    p[i][0] = i;
+  }
+  assert_int_equal(live_now(), base + n);
+  assert_heap_ok();
+  for (size_t i = 0; i < n; i++) {
+    if (p[i][0] != i) fail_msg("block %zu overwritten", i);
+    if (i % 2) MPROC_PASS(mproc_heap_free(p[i]));
+  }
+  for (size_t i = 0; i < n; i += 2) MPROC_PASS(mproc_heap_free(p[i]));
+  free(p);
+  assert_int_equal(live_now(), base);
+  assert_heap_ok();
+}
+static void one_million_small_blocks(void **state) {
+  (void)state;
+  millions_of_blocks(1000000);
+}
+static void ten_million_small_blocks(void **state) {
+  (void)state;
+  millions_of_blocks(10000000);
+}
+
+static void *thread_churn(void *arg) {
+  unsigned seed = (unsigned)(uintptr_t)arg, tag = seed % 7;
+  void *held[64] = {0};
+  for (int i = 0; i < 20000; i++) {
+    int k = (int)(rand_r(&seed) % 64);
+    if (held[k]) {
+      if (*(unsigned *)held[k] != (unsigned)k + tag) return (void *)1;
+      if (mproc_heap_free(held[k])) return (void *)2;
+      held[k] = NULL;
+    } else {
+      size_t n = rand_r(&seed) % 8 == 0 ? 1 + rand_r(&seed) % 70000 : 4 + rand_r(&seed) % 600;
+      if (mproc_heap_alloc(n, &held[k])) return (void *)3;
+      *(unsigned *)held[k] = (unsigned)k + tag;
+    }
+  }
+  for (int k = 0; k < 64; k++)
+    if (held[k] && mproc_heap_free(held[k])) return (void *)4;
+  return NULL;
+}
+
+static void threads_and_processes_concurrently(void **state) {
+  (void)state;
+  size_t base = live_now();
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  pthread_t t[3];
+  for (uintptr_t i = 0; i < 3; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, thread_churn, (void *)(i * 7919 + (pid == 0))), 0);
+  int bad = 0;
+  for (int i = 0; i < 3; i++) {
+    void *r;
+    pthread_join(t[i], &r);
+    bad |= r != NULL;
+  }
+  if (pid == 0) _exit(bad);
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  assert_false(bad);
+  assert_int_equal(live_now(), base);
+  assert_heap_ok();
+}
+
+/* ---- memory goes back to the OS ---- */
+
+static void large_free_returns_memory(void **state) {
+  (void)state;
+  const size_t big = (size_t)64 << 20;
+  long b0 = memfd_bytes();
+  char *p;
+  MPROC_PASS(mproc_heap_alloc(big, (void **)&p));
+  memset(p, 0xab, big);
+  long b1 = memfd_bytes();
+  assert_true(b1 - b0 >= (long)big);
+  mproc_heap_stats st;
+  MPROC_PASS(mproc_heap_stats_get(&st));
+  assert_true(st.resident >= (size_t)b1 - 4096 && st.used >= big);
+  strcpy(p + 16, "magic");
+  MPROC_PASS(mproc_heap_free(p));
+  long b2 = memfd_bytes();
+  assert_true(b1 - b2 >= (long)big - 4096);
+  /* The first page is kept until reuse: a destroyed object's dead magic
+   * stays readable (use-after-destroy detection), the rest reads as zero. */
+  assert_string_equal(p + 16, "magic");
+  assert_int_equal(p[4096], 0);
+  /* The same range comes back zeroed without being touched. */
+  MPROC_PASS(mproc_heap_alloc(big, (void **)&p));
+  assert_true(memfd_bytes() - b2 < (long)(1 << 20));
+  for (size_t k = 0; k < big; k += 4096)
+    if (p[k]) fail_msg("reused large block not zero");
+  MPROC_PASS(mproc_heap_free(p));
+  assert_heap_ok();
+}
+
+static void small_free_releases_slabs(void **state) {
+  (void)state;
+  enum { N = 40000 };
+  void **p = malloc(N * sizeof *p);
+  long b0 = memfd_bytes();
+  for (int i = 0; i < N; i++) {
+    MPROC_PASS(mproc_heap_alloc(1000, &p[i]));
+    memset(p[i], 1, 1000);
+  }
+  long b1 = memfd_bytes();
+  assert_true(b1 - b0 >= (long)N * 1000);
+  for (int i = 0; i < N; i++) MPROC_PASS(mproc_heap_free(p[i]));
+  free(p);
+  long b2 = memfd_bytes();
+  /* All but one empty slab per arena (64 KiB each) went back. */
+  assert_true(b1 - b2 >= (long)N * 1000 - (4 << 16) - (1 << 20));
+  assert_heap_ok();
+}
+
+/* ---- exhaustion of a small heap (fresh process, MPROC_HEAP_SIZE=2M) ---- */
+
+static void small_heap_exhaustion(void **state) {
+  (void)state;
+  if (!in_subproc()) {
+    assert_int_equal(run_self("small_heap_exhaustion", "2M", NULL), 0);
+    return;
+  }
+  mproc_heap_stats st;
+  MPROC_PASS(mproc_heap_stats_get(&st));
+  assert_true(st.capacity > (1 << 20) && st.capacity < (2 << 20));
+  void *big;
+  MPROC_ASSERT_RC(mproc_heap_alloc(st.capacity + 4096, &big), MPROC_ENOMEM);
+  /* Fill with small blocks of several classes until the heap is full. */
+  static void *p[200000];
+  size_t n = 0;
+  int rc = 0;
+  while (n < 200000 && (rc = mproc_heap_alloc(16 + (n % 5) * 300, &p[n])) == 0) n++;
+  MPROC_ASSERT_RC(rc, MPROC_ENOMEM);
+  assert_true(n > 1000);
+  MPROC_ASSERT_RC(mproc_heap_alloc(100000, &big), MPROC_ENOMEM);
+  assert_heap_ok();
+  for (size_t i = 0; i < n; i++) MPROC_PASS(mproc_heap_free(p[i]));
+  assert_heap_ok();
+  /* Everything coalesced: one block of most of the capacity fits. */
+  MPROC_PASS(mproc_heap_alloc(st.capacity - (512 << 10), &big));
+  MPROC_ASSERT_RC(mproc_heap_alloc(st.capacity / 2, &p[0]), MPROC_ENOMEM);
+  MPROC_PASS(mproc_heap_free(big));
+  /* Large blocks until full, then free all. */
+  n = 0;
+  while ((rc = mproc_heap_alloc(20000 + (n % 3) * 4096, &p[n])) == 0) n++;
+  MPROC_ASSERT_RC(rc, MPROC_ENOMEM);
+  assert_true(n > 20);
+  for (size_t i = 0; i < n; i += 2) MPROC_PASS(mproc_heap_free(p[i]));
+  for (size_t i = 1; i < n; i += 2) MPROC_PASS(mproc_heap_free(p[i]));
+  assert_int_equal(live_now(), 0);
+  assert_heap_ok();
+}
+
+/* ---- fork: an object made after fork reaches the child ---- */
+
+typedef struct mailbox {
+  _Atomic(char *) obj;
+} mailbox;
+
+static void object_after_fork_visible_in_child(void **state) {
+  (void)state;
+  size_t base = live_now();
+  mailbox *mb;
+  MPROC_PASS(mproc_heap_alloc(sizeof *mb, (void **)&mb));
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(fds[1]);
+    char c;
+    if (read(fds[0], &c, 1) != 1) _exit(2);
+    char *o = atomic_load(&mb->obj);
+    if (!o || strcmp(o, "made after fork") != 0) _exit(3);
+    for (int i = 16; i < 100000; i++)
+      if (o[i] != (char)i) _exit(4);
+    /* The child frees the parent's block. */
+    _exit(mproc_heap_free(o) == 0 ? 0 : 5);
+  }
+  close(fds[0]);
+  char *o;
+  MPROC_PASS(mproc_heap_alloc(100000, (void **)&o));
+  strcpy(o, "made after fork");
+  for (int i = 16; i < 100000; i++) o[i] = (char)i;
+  atomic_store(&mb->obj, o);
+  assert_int_equal(write(fds[1], "x", 1), 1);
+  close(fds[1]);
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+  MPROC_PASS(mproc_heap_free(mb));
+  assert_int_equal(live_now(), base);
+  assert_heap_ok();
+}
+
+/* ---- spawn-style re-attach in an exec'd process ---- */
+
+static void attach_in_exec_child(void **state) {
+  (void)state;
+  if (!in_subproc()) {
+    char *msg;
+    MPROC_PASS(mproc_heap_alloc(64, (void **)&msg));
+    strcpy(msg, "hello, exec'd child");
+    static char env[256];
+    snprintf(env, sizeof env, "MPROC_TEST_ATTACH=%d:%p:%zu:%p", mproc__heap_fd(),
+             mproc__heap_base(), mproc__heap_size(), (void *)msg);
+    /* An invalid MPROC_HEAP_SIZE makes the harness's own init fail, so the
+     * child starts without a heap, as a spawned child does. */
+    assert_int_equal(run_self("attach_in_exec_child", "invalid", env), 0);
+    assert_string_equal(msg, "child was here");
+    MPROC_PASS(mproc_heap_free(msg));
+    assert_heap_ok();
+    /* Attaching twice in one process: same mapping is fine, another is not. */
+    MPROC_PASS(mproc__heap_attach(mproc__heap_fd(), mproc__heap_base(), mproc__heap_size()));
+    MPROC_ASSERT_RC(mproc__heap_attach(mproc__heap_fd(), mproc__heap_base(), 8192), MPROC_EBUSY);
+    MPROC_ASSERT_RC(mproc__heap_attach(-1, mproc__heap_base(), 8192), MPROC_EINVAL);
+    return;
+  }
+  int fd;
+  void *base, *msgp;
+  size_t size;
+  const char *e = getenv("MPROC_TEST_ATTACH");
+  if (!e || sscanf(e, "%d:%p:%zu:%p", &fd, &base, &size, &msgp) != 4) fail_msg("no env");
+  assert_null(mproc__heap_base());
+  /* Bad attach calls first: wrong size (header mismatch), occupied range. */
+  MPROC_ASSERT_RC(mproc__heap_attach(fd, base, size - 4096), MPROC_EINVAL);
+  int on_stack;
+  MPROC_ASSERT_RC(mproc__heap_attach(fd, (void *)((uintptr_t)&on_stack & ~(uintptr_t)4095), 4096 * 4),
+                  MPROC_EEXIST);
+  MPROC_PASS(mproc__heap_attach(fd, base, size));
+  mproc__mark_inited(size);
+  char *msg = msgp;
+  assert_string_equal(msg, "hello, exec'd child");
+  strcpy(msg, "child was here");
+  void *q;
+  MPROC_PASS(mproc_heap_alloc(5000, &q));
+  MPROC_PASS(mproc_heap_free(q));
+  assert_heap_ok();
+}
+
+/* ---- crash safety: die at every crash point of a fixed scenario ---- */
+
+typedef struct record {
+  void *blk[40]; /* blocks the child owns; set after alloc, cleared before free */
+} record;
+
+static void scenario(record *r) {
+  /* Small: fill more than one slab of the 3072 class, free all (one slab is
+   * released to the page heap). Large: split, free with coalescing on each
+   * side. */
+  for (int i = 0; i < 25; i++) {
+    void *p;
+    if (mproc_heap_alloc(3000, &p)) _exit(10);
+    r->blk[i] = p;
+  }
+  for (int i = 0; i < 25; i++) {
+    void *p = r->blk[i];
+    r->blk[i] = NULL;
+    if (mproc_heap_free(p)) _exit(11);
+  }
+  for (int i = 30; i < 33; i++) {
+    void *p;
+    if (mproc_heap_alloc((size_t)(i - 29) * 20000, &p)) _exit(12);
+    r->blk[i] = p;
+  }
+  int order[3] = {31, 30, 32};
+  for (int k = 0; k < 3; k++) {
+    void *p = r->blk[order[k]];
+    r->blk[order[k]] = NULL;
+    if (mproc_heap_free(p)) _exit(13);
+  }
+}
+
+static void killed_at_every_crash_point(void **state) {
+  (void)state;
+  record *r;
+  MPROC_PASS(mproc_heap_alloc(sizeof *r, (void **)&r));
+  size_t base = live_now();
+  int crashes = 0;
+  for (int n = 1; n < 100000; n++) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      mproc__heap_crash_after(n);
+      scenario(r);
+      _exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (WIFEXITED(st)) {
+      assert_int_equal(WEXITSTATUS(st), 0);
+      break; /* n passed the last crash point: the scenario completed */
+    }
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    crashes++;
+    int rc = mproc__heap_check();
+    if (rc) fail_msg("after a crash at point %d: %s", n, mproc__heap_check_msg());
+    for (int i = 0; i < 40; i++)
+      if (r->blk[i]) {
+        MPROC_PASS(mproc_heap_free(r->blk[i]));
+        r->blk[i] = NULL;
+      }
+    /* At most the one block in flight leaked. */
+    size_t live = live_now();
+    if (live > base + 1) fail_msg("crash point %d leaked %zu blocks", n, live - base);
+    base = live;
+  }
+  assert_true(crashes > 200);
+  mproc_heap_stats st;
+  MPROC_PASS(mproc_heap_stats_get(&st));
+  assert_true(st.recoveries > 0);
+  print_message("%d crash points, %zu recoveries, %zu orphan slabs\n", crashes, st.recoveries,
+                mproc__heap_orphans());
+  MPROC_PASS(mproc_heap_free(r));
+  assert_heap_ok();
+}
+
+/* ---- chaos: children allocate and free; the parent SIGKILLs them ---- */
+
+#define CHAOS_KIDS 3
+#define CHAOS_HOLD 48
+
+static void chaos_child(record *r, unsigned seed) {
+  for (;;) {
+    int k = (int)(rand_r(&seed) % CHAOS_HOLD);
+    void *p = r->blk[k % 40];
+    if (p) {
+      r->blk[k % 40] = NULL;
+      if (mproc_heap_free(p)) _exit(20);
+    } else {
+      unsigned c = rand_r(&seed) % 100;
+      size_t n = c < 80 ? 1 + rand_r(&seed) % 2048
+                 : c < 95 ? 2048 + rand_r(&seed) % 14336 : 16385 + rand_r(&seed) % 250000;
+      int rc = mproc_heap_alloc(n, &p);
+      if (rc == MPROC_ENOMEM) continue;
+      if (rc) _exit(21);
+      ((char *)p)[0] = 1;
+      ((char *)p)[n - 1] = 2;
+      r->blk[k % 40] = p;
+    }
+  }
+}
+
+static void chaos(int kills, double max_secs) {
+  record *rec[CHAOS_KIDS];
+  for (int i = 0; i < CHAOS_KIDS; i++) MPROC_PASS(mproc_heap_alloc(sizeof(record), (void **)&rec[i]));
+  size_t base = live_now();
+  pid_t kids[CHAOS_KIDS] = {0};
+  unsigned seed = (unsigned)getpid();
+  int done = 0;
+  double end = mproc_test_now() + max_secs;
+  while (done < kills && mproc_test_now() < end) {
+    for (int i = 0; i < CHAOS_KIDS; i++)
+      if (!kids[i]) {
+        kids[i] = fork();
+        assert_true(kids[i] >= 0);
+        if (kids[i] == 0) chaos_child(rec[i], seed + (unsigned)i * 31u + (unsigned)done);
+      }
+    usleep(200 + rand_r(&seed) % 3000);
+    int v = (int)(rand_r(&seed) % CHAOS_KIDS);
+    kill(kids[v], SIGKILL);
+    int st;
+    assert_int_equal(waitpid(kids[v], &st, 0), kids[v]);
+    if (!WIFSIGNALED(st)) fail_msg("chaos child exited with %d", WEXITSTATUS(st));
+    kids[v] = 0;
+    done++;
+    /* The dead child's blocks are freed by the parent. */
+    for (int i = 0; i < 40; i++)
+      if (rec[v]->blk[i]) {
+        MPROC_PASS(mproc_heap_free(rec[v]->blk[i]));
+        rec[v]->blk[i] = NULL;
+      }
+  }
+  for (int i = 0; i < CHAOS_KIDS; i++)
+    if (kids[i]) {
+      kill(kids[i], SIGKILL);
+      waitpid(kids[i], NULL, 0);
+      for (int j = 0; j < 40; j++)
+        if (rec[i]->blk[j]) MPROC_PASS(mproc_heap_free(rec[i]->blk[j]));
+    }
+  assert_true(done >= kills / 4);
+  assert_heap_ok();
+  mproc_heap_stats st;
+  MPROC_PASS(mproc_heap_stats_get(&st));
+  /* Each kill leaks at most the block in flight. */
+  assert_true(st.live_blocks - base <= (size_t)done + CHAOS_KIDS);
+  print_message("%d kills, %zu recoveries, %zu blocks leaked, %zu orphan slabs\n", done,
+                st.recoveries, st.live_blocks - base, mproc__heap_orphans());
+  /* Every size still allocates. */
+  for (size_t n = 1; n <= (1 << 20); n = n * 3 / 2 + 1) {
+    void *p;
+    MPROC_PASS(mproc_heap_alloc(n, &p));
+    MPROC_PASS(mproc_heap_free(p));
+  }
+  for (int i = 0; i < CHAOS_KIDS; i++) MPROC_PASS(mproc_heap_free(rec[i]));
+  assert_heap_ok();
+}
+
+static void chaos_kill_allocating_children(void **state) {
+  (void)state;
+  chaos(150, 20);
+}
+static void chaos_kill_allocating_children_long(void **state) {
+  (void)state;
+  chaos(3000, 50);
+}
+
+static const struct CMUnitTest tests[] = {
+    MPROC_TEST(alloc_sizes_aligned_zeroed),
+    MPROC_TEST(alloc_bad_input),
+    MPROC_TEST(free_bad_input),
+    MPROC_TEST(stats_contains_root),
+    MPROC_TEST(reuse_is_zeroed),
+    MPROC_TEST(one_million_small_blocks),
+    MPROC_SLOW_TEST(ten_million_small_blocks),
+    MPROC_TEST(threads_and_processes_concurrently),
+    MPROC_TEST(large_free_returns_memory),
+    MPROC_TEST(small_free_releases_slabs),
+    MPROC_TEST(small_heap_exhaustion),
+    MPROC_TEST(object_after_fork_visible_in_child),
+    MPROC_TEST(attach_in_exec_child),
+    MPROC_TEST(killed_at_every_crash_point),
+    MPROC_TEST(chaos_kill_allocating_children),
+    MPROC_SLOW_TEST(chaos_kill_allocating_children_long),
+};
+
+MPROC_TEST_MAIN(tests)

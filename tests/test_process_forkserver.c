@@ -1,0 +1,302 @@
+/* test_process_forkserver.c - the forkserver start method: results through
+ * the shared heap (the server's children do not share fds opened after the
+ * server started), a multithreaded parent, signals and sentinels, the
+ * server dying, death with the requester, injected faults. Each test stops
+ * the server at the end so the harness sees no child left behind. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "platform/platform.h"
+#include "process/process_int.h"
+
+typedef struct report {
+  pid_t pid;        /* getpid() in the child */
+  pid_t ppid;       /* mproc_parent_pid() in the child */
+  char name[64];    /* mproc_current_name() in the child */
+  int value;        /* what the child was given */
+} report;
+
+static int fill_report(void *arg) {
+  report *r = arg;
+  r->pid = getpid();
+  r->ppid = mproc_parent_pid();
+  snprintf(r->name, sizeof r->name, "%s", mproc_current_name());
+  return r->value;
+}
+
+static int sum_bytes(void *arg) {
+  const unsigned char *b = arg;
+  int s = 0;
+  for (int i = 0; i < 100; i++) s += b[i];
+  return s % 256;
+}
+
+static int sleep_forever(void *arg) {
+  (void)arg;
+  for (;;) pause();
+  return 0;
+}
+
+static int raise_self(void *arg) {
+  raise((int)(intptr_t)arg);
+  return 0;
+}
+
+static void *heap_new(size_t n) {
+  void *p = NULL;
+  MPROC_PASS(mproc_heap_alloc(n, &p));
+  return p;
+}
+
+static void basic(void **state) {
+  (void)state;
+  MPROC_PASS(mproc_set_start_method(MPROC_START_FORKSERVER));
+  assert_int_equal(mproc_get_start_method(), MPROC_START_FORKSERVER);
+  pid_t server = mproc__forkserver_pid();
+  assert_true(server > 0);
+  report *r = heap_new(sizeof *r);
+  r->value = 33;
+  mproc_process_t *p = NULL;
+  MPROC_PASS(mproc_process_create(&p, fill_report, r, &(mproc_process_opts){.name = "fs-child"}));
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  int code = -1;
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, 33);
+  assert_int_equal(r->pid, mproc_process_pid(p));
+  assert_int_equal(r->ppid, getpid()); /* the requester, not the server */
+  assert_string_equal(r->name, "fs-child");
+  assert_int_equal(mproc__forkserver_pid(), server); /* one server, reused */
+  mproc_process_destroy(p);
+  /* Bytes copied with arg_size travel through the server. */
+  unsigned char bytes[100];
+  int want = 0;
+  for (int i = 0; i < 100; i++) want += bytes[i] = (unsigned char)(i * 7);
+  MPROC_PASS(mproc_process_create(&p, sum_bytes, bytes, &(mproc_process_opts){.arg_size = sizeof bytes}));
+  memset(bytes, 0, sizeof bytes); /* the copy was taken at create */
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, want % 256);
+  mproc_process_destroy(p);
+  mproc_heap_free(r);
+  mproc__forkserver_stop();
+  assert_int_equal(mproc__forkserver_pid(), 0);
+}
+
+static void signals_and_sentinel(void **state) {
+  (void)state;
+  MPROC_PASS(mproc_set_start_method(MPROC_START_FORKSERVER));
+  mproc_process_t *p = NULL;
+  MPROC_PASS(mproc_process_create(&p, sleep_forever, NULL, NULL));
+  MPROC_PASS(mproc_process_start(p));
+  int fd = mproc_process_sentinel(p);
+  assert_true(fd >= 0);
+  struct pollfd q = {.fd = fd, .events = POLLIN};
+  assert_int_equal(poll(&q, 1, 50), 0);
+  assert_int_equal(mproc_process_is_alive(p), 1);
+  MPROC_ASSERT_RC(mproc_process_join(p, 0.05), -ETIMEDOUT);
+  MPROC_ASSERT_RC(mproc_process_close(p), -EBUSY);
+  MPROC_PASS(mproc_process_terminate(p));
+  assert_int_equal(poll(&q, 1, 30000), 1);
+  MPROC_PASS(mproc_process_join(p, 0)); /* readable sentinel => joinable */
+  int code = 0;
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, -SIGTERM);
+  mproc_process_destroy(p);
+  MPROC_PASS(mproc_process_create(&p, raise_self, (void *)(intptr_t)SIGUSR2, NULL));
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, -SIGUSR2);
+  mproc_process_destroy(p);
+  mproc__forkserver_stop();
+}
+
+typedef struct thr {
+  int base;  /* exit codes base+0..4 */
+  int ok;    /* all five matched */
+} thr;
+
+static int ret_arg(void *arg) { return (int)(intptr_t)arg; }
+
+static void *thread_starts(void *a) {
+  thr *t = a;
+  t->ok = 1;
+  for (int i = 0; i < 5; i++) {
+    mproc_process_t *p = NULL;
+    int code = -1;
+    if (mproc_process_create(&p, ret_arg, (void *)(intptr_t)(t->base + i), NULL) ||
+        mproc_process_start(p) || mproc_process_join(p, 30) ||
+        mproc_process_exitcode(p, &code) || code != t->base + i)
+      t->ok = 0;
+    mproc_process_destroy(p);
+  }
+  return NULL;
+}
+
+static void multithreaded_parent(void **state) {
+  (void)state;
+  MPROC_PASS(mproc_set_start_method(MPROC_START_FORKSERVER));
+  pthread_t th[4];
+  thr a[4];
+  for (int i = 0; i < 4; i++) {
+    a[i] = (thr){.base = 20 * (i + 1)};
+    assert_int_equal(pthread_create(&th[i], NULL, thread_starts, &a[i]), 0);
+  }
+  for (int i = 0; i < 4; i++) {
+    pthread_join(th[i], NULL);
+    assert_true(a[i].ok);
+  }
+  assert_int_equal(mproc_active_children(NULL, 0), 0);
+  mproc__forkserver_stop();
+}
+
+static void server_killed(void **state) {
+  (void)state;
+  MPROC_PASS(mproc_set_start_method(MPROC_START_FORKSERVER));
+  mproc_process_t *p = NULL;
+  MPROC_PASS(mproc_process_create(&p, sleep_forever, NULL, NULL));
+  MPROC_PASS(mproc_process_start(p));
+  pid_t child = mproc_process_pid(p);
+  pid_t server = mproc__forkserver_pid();
+  kill(server, SIGKILL);
+  /* Its children die with it, and the requester learns it. */
+  MPROC_PASS(mproc_process_join(p, 30));
+  int code = 0;
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, -SIGKILL);
+  assert_true(mproc_test_wait_gone(child, 1.0));
+  mproc_process_destroy(p);
+  /* The next start replaces the dead server. */
+  MPROC_PASS(mproc_process_create(&p, ret_arg, (void *)(intptr_t)9, NULL));
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, 9);
+  assert_true(mproc__forkserver_pid() != server);
+  mproc_process_destroy(p);
+  mproc__forkserver_stop();
+}
+
+static int write_ready(void *arg) {
+  int *fd = arg;
+  ssize_t w = write(*fd, "r", 1);
+  (void)w;
+  for (;;) pause();
+  return 0;
+}
+
+/* A middle process uses the forkserver, reports its child's pid and is
+ * SIGKILLed (or exits): the grandchild must be gone within 1 s. */
+static void death_with_requester(int exit_normally) {
+  int rep[2], ready[2];
+  assert_int_equal(pipe(rep), 0);
+  assert_int_equal(pipe(ready), 0);
+  pid_t mid = fork();
+  if (mid == 0) {
+    /* The ready pipe exists before the server, so its children have it. */
+    if (mproc_set_start_method(MPROC_START_FORKSERVER)) _exit(1);
+    mproc_process_t *p = NULL;
+    int fd = ready[1];
+    if (mproc_process_create(&p, write_ready, &fd,
+                             &(mproc_process_opts){.daemon = 1, .arg_size = sizeof fd}) ||
+        mproc_process_start(p))
+      _exit(2);
+    char b;
+    if (read(ready[0], &b, 1) != 1) _exit(3);
+    pid_t pid = mproc_process_pid(p);
+    if (write(rep[1], &pid, sizeof pid) != sizeof pid) _exit(4);
+    if (exit_normally) exit(0);
+    for (;;) pause();
+  }
+  close(rep[1]);
+  close(ready[1]);
+  pid_t gc = 0;
+  assert_int_equal(read(rep[0], &gc, sizeof gc), (int)sizeof gc);
+  assert_true(gc > 0 && kill(gc, 0) == 0);
+  if (!exit_normally) kill(mid, SIGKILL);
+  int st;
+  while (waitpid(mid, &st, 0) < 0 && errno == EINTR) {
+  }
+  assert_true(mproc_test_wait_gone(gc, 1.0));
+  close(rep[0]);
+  close(ready[0]);
+}
+
+static void requester_sigkill(void **state) {
+  (void)state;
+  death_with_requester(0);
+}
+
+static void requester_exit_daemon(void **state) {
+  (void)state;
+  death_with_requester(1);
+}
+
+static int fail_socketpair(int d, int t, int p, int fds[2]) {
+  (void)d;
+  (void)t;
+  (void)p;
+  (void)fds;
+  errno = EMFILE;
+  return -1;
+}
+
+static void fault_socketpair(void **state) {
+  (void)state;
+  int fds0 = mproc_test_count_fds();
+  mproc__sys.socketpair = fail_socketpair;
+  MPROC_ASSERT_RC(mproc_set_start_method(MPROC_START_FORKSERVER), -EMFILE);
+  assert_int_equal(mproc__forkserver_pid(), 0);
+  mproc__sys.socketpair = mproc__sys_real.socketpair;
+  MPROC_PASS(mproc_set_start_method(MPROC_START_FORKSERVER));
+  mproc_process_t *p = NULL;
+  MPROC_PASS(mproc_process_create(&p, ret_arg, (void *)(intptr_t)3, NULL));
+  mproc__sys.socketpair = fail_socketpair;
+  MPROC_ASSERT_RC(mproc_process_start(p), -EMFILE);
+  mproc__sys.socketpair = mproc__sys_real.socketpair;
+  MPROC_PASS(mproc_process_start(p)); /* still startable */
+  MPROC_PASS(mproc_process_join(p, 30));
+  mproc_process_destroy(p);
+  mproc__forkserver_stop();
+  assert_int_equal(mproc_test_count_fds(), fds0);
+  assert_int_equal(mproc_test_count_children(), 0);
+}
+
+static pid_t fail_fork(void) {
+  errno = EAGAIN;
+  return -1;
+}
+
+static void fault_server_fork(void **state) {
+  (void)state;
+  int fds0 = mproc_test_count_fds();
+  mproc__sys.fork = fail_fork;
+  MPROC_ASSERT_RC(mproc_set_start_method(MPROC_START_FORKSERVER), -EAGAIN);
+  mproc__sys.fork = mproc__sys_real.fork;
+  assert_int_equal(mproc_test_count_fds(), fds0);
+  assert_int_equal(mproc_test_count_children(), 0);
+  assert_int_equal(mproc_get_start_method(), MPROC_START_FORK);
+}
+
+static const struct CMUnitTest tests[] = {
+    MPROC_TEST(basic),
+    MPROC_TEST(signals_and_sentinel),
+    MPROC_TEST(multithreaded_parent),
+    MPROC_TEST(server_killed),
+    MPROC_TEST(requester_sigkill),
+    MPROC_TEST(requester_exit_daemon),
+    MPROC_TEST(fault_socketpair),
+    MPROC_TEST(fault_server_fork),
+};
+
+MPROC_TEST_MAIN(tests)

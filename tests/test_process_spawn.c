@@ -1,0 +1,222 @@
+/* test_process_spawn.c - the spawn start method: this test binary is also
+ * the spawned child (main() calls mproc_spawn_main first). Registered
+ * targets, a heap object handed to the child, arg bytes, names, errors,
+ * injected faults, death with the parent. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "platform/platform.h"
+
+typedef struct shared_obj {
+  pid_t pid;         /* the child's getpid() */
+  pid_t ppid;        /* the child's mproc_parent_pid() */
+  int value;         /* set by the parent, doubled by the child */
+  char name[64];     /* the child's mproc_current_name() */
+  char nested[64];   /* name of a child the child created */
+} shared_obj;
+
+static int sp_double(void *arg) {
+  shared_obj *o = arg;
+  o->pid = getpid();
+  o->ppid = mproc_parent_pid();
+  o->value *= 2;
+  snprintf(o->name, sizeof o->name, "%s", mproc_current_name());
+  mproc_process_t *p = NULL;
+  if (mproc_process_create(&p, sp_double, NULL, NULL) == 0)
+    snprintf(o->nested, sizeof o->nested, "%s", mproc_process_name(p));
+  mproc_process_destroy(p);
+  return 21;
+}
+
+static int sp_sum(void *arg) {
+  const int *v = arg;
+  return v[0] + v[1] + v[2];
+}
+
+static int sp_sleep(void *arg) {
+  (void)arg;
+  for (;;) pause();
+  return 0;
+}
+
+static int sp_unregistered(void *arg) {
+  (void)arg;
+  return 0;
+}
+
+static void heap_object(void **state) {
+  (void)state;
+  shared_obj *o = NULL;
+  MPROC_PASS(mproc_heap_alloc(sizeof *o, (void **)&o));
+  o->value = 50;
+  mproc_process_t *p = NULL;
+  MPROC_PASS(mproc_process_create(&p, sp_double, o, &(mproc_process_opts){.start_method = MPROC_START_SPAWN}));
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  int code = -1;
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, 21);
+  assert_int_equal(o->value, 100);
+  assert_int_equal(o->pid, mproc_process_pid(p));
+  assert_int_equal(o->ppid, getpid());
+  assert_string_equal(o->name, "Process-1");
+  assert_string_equal(o->nested, "Process-1:1");
+  mproc_process_destroy(p);
+  mproc_heap_free(o);
+}
+
+static void arg_bytes_and_by_name(void **state) {
+  (void)state;
+  mproc_heap_stats st0;
+  MPROC_PASS(mproc_heap_stats_get(&st0));
+  int v[3] = {1, 2, 39};
+  mproc_process_t *p = NULL;
+  MPROC_PASS(mproc_process_create(&p, NULL, v,
+                                  &(mproc_process_opts){.start_method = MPROC_START_SPAWN,
+                                                        .target_name = "sp_sum",
+                                                        .arg_size = sizeof v}));
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  int code = -1;
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, 42);
+  mproc_process_destroy(p);
+  /* The heap block that carried the bytes was given back. */
+  mproc_heap_stats st;
+  MPROC_PASS(mproc_heap_stats_get(&st));
+  assert_int_equal(st.live_blocks, st0.live_blocks);
+  /* As the family default. */
+  MPROC_PASS(mproc_set_start_method(MPROC_START_SPAWN));
+  MPROC_PASS(mproc_process_create(&p, sp_sum, v, &(mproc_process_opts){.arg_size = sizeof v}));
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, 42);
+  mproc_process_destroy(p);
+}
+
+static void errors(void **state) {
+  (void)state;
+  mproc_process_t *p = NULL;
+  int local = 1;
+  mproc_process_opts o = {.start_method = MPROC_START_SPAWN};
+  MPROC_ASSERT_RC(mproc_process_create(&p, sp_unregistered, NULL, &o), MPROC_ENOTREG);
+  /* A process-local pointer means nothing after exec. */
+  MPROC_ASSERT_RC(mproc_process_create(&p, sp_sum, &local, &o), -EINVAL);
+  assert_null(p);
+}
+
+static void signals(void **state) {
+  (void)state;
+  mproc_process_t *p = NULL;
+  MPROC_PASS(mproc_process_create(&p, sp_sleep, NULL, &(mproc_process_opts){.start_method = MPROC_START_SPAWN}));
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_ASSERT_RC(mproc_process_join(p, 0.05), -ETIMEDOUT);
+  MPROC_PASS(mproc_process_terminate(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  int code = 0;
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, -SIGTERM);
+  mproc_process_destroy(p);
+}
+
+static int fail_pipe2(int fds[2], int flags) {
+  (void)fds;
+  (void)flags;
+  errno = ENFILE;
+  return -1;
+}
+
+static pid_t fail_fork(void) {
+  errno = ENOMEM;
+  return -1;
+}
+
+static int fail_pidfd_open(pid_t pid, unsigned flags) {
+  (void)pid;
+  (void)flags;
+  errno = ENODEV;
+  return -1;
+}
+
+static void faults(void **state) {
+  (void)state;
+  int fds0 = mproc_test_count_fds();
+  mproc_heap_stats st0;
+  MPROC_PASS(mproc_heap_stats_get(&st0));
+  int v[3] = {1, 1, 1};
+  mproc_process_t *p = NULL;
+  MPROC_PASS(mproc_process_create(&p, sp_sum, v,
+                                  &(mproc_process_opts){.start_method = MPROC_START_SPAWN,
+                                                        .arg_size = sizeof v}));
+  mproc__sys.pipe2 = fail_pipe2;
+  MPROC_ASSERT_RC(mproc_process_start(p), -ENFILE);
+  mproc__sys.pipe2 = mproc__sys_real.pipe2;
+  mproc__sys.fork = fail_fork;
+  MPROC_ASSERT_RC(mproc_process_start(p), -ENOMEM);
+  mproc__sys.fork = mproc__sys_real.fork;
+  mproc__sys.pidfd_open = fail_pidfd_open;
+  MPROC_ASSERT_RC(mproc_process_start(p), -ENODEV);
+  mproc__sys.pidfd_open = mproc__sys_real.pidfd_open;
+  assert_int_equal(mproc_test_count_fds(), fds0);
+  assert_int_equal(mproc_test_count_children(), 0);
+  mproc_heap_stats st;
+  MPROC_PASS(mproc_heap_stats_get(&st));
+  assert_int_equal(st.live_blocks, st0.live_blocks);
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  int code = 0;
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, 3);
+  mproc_process_destroy(p);
+}
+
+static void parent_sigkill(void **state) {
+  (void)state;
+  int rep[2];
+  assert_int_equal(pipe(rep), 0);
+  pid_t mid = fork();
+  if (mid == 0) {
+    mproc_process_t *p = NULL;
+    if (mproc_process_create(&p, sp_sleep, NULL, &(mproc_process_opts){.start_method = MPROC_START_SPAWN}) ||
+        mproc_process_start(p))
+      _exit(2);
+    pid_t pid = mproc_process_pid(p);
+    if (write(rep[1], &pid, sizeof pid) != sizeof pid) _exit(3);
+    for (;;) pause();
+  }
+  close(rep[1]);
+  pid_t gc = 0;
+  assert_int_equal(read(rep[0], &gc, sizeof gc), (int)sizeof gc);
+  assert_true(gc > 0);
+  kill(mid, SIGKILL);
+  int st;
+  while (waitpid(mid, &st, 0) < 0 && errno == EINTR) {
+  }
+  assert_true(mproc_test_wait_gone(gc, 1.0));
+  close(rep[0]);
+}
+
+static const struct CMUnitTest tests[] = {
+    MPROC_TEST(heap_object),
+    MPROC_TEST(arg_bytes_and_by_name),
+    MPROC_TEST(errors),
+    MPROC_TEST(signals),
+    MPROC_TEST(faults),
+    MPROC_TEST(parent_sigkill),
+};
+
+int main(int argc, char **argv) {
+  mproc_register_target("sp_double", sp_double);
+  mproc_register_target("sp_sum", sp_sum);
+  mproc_register_target("sp_sleep", sp_sleep);
+  int rc = mproc_spawn_main(argc, argv); /* never returns in a spawned child */
+  if (rc) return 1;
+  return mproc_test_main(tests, sizeof tests / sizeof tests[0], argc, argv, __FILE__);
+}
