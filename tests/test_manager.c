@@ -115,7 +115,9 @@ static void list_proxy(void **state) {
   assert_int_equal(n, 9);
   MPROC_PASS(mproc_list_len(l, &n));
   assert_int_equal(n, 5); /* kept */
-  MPROC_PASS(mproc_list_pop(l, -1, buf, sizeof buf + 4 > 9 ? 9 : 9, &n));
+  char big[16];
+  MPROC_PASS(mproc_list_pop(l, -1, big, sizeof big, &n));
+  assert_memory_equal(big, "long-item", 9);
   void *p;
   MPROC_PASS(mproc_list_pop_alloc(l, 0, &p, &n));
   assert_string_equal(p, "z");
