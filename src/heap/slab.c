@@ -186,8 +186,9 @@ static int new_slab(hp_class *c, int cls, int arena) {
   uint64_t idx = mproc__hp_span_alloc(ci->pages, HP_K_SLAB, (unsigned)cls, (unsigned)arena, &dirty);
   mproc__hp_unlock(&ph->lock);
   if (idx == UINT64_MAX) return -ENOMEM;
-  hp_slab *s = slab_at(idx); /* zero-filled but for a dirty first page */
-  if (dirty) memset(s, 0, HP_PAGE);
+  hp_slab *s = slab_at(idx);
+  /* Only the header must start zeroed: blocks are cleared when handed out. */
+  if (dirty) memset(s, 0, ci->first);
   s->cls = (uint16_t)cls;
   s->arena = (uint16_t)arena;
   s->nfree = ci->nblocks;
@@ -283,6 +284,10 @@ size_t mproc__hp_trim(void) {
       }
       mproc__hp_unlock(&c->lock);
     }
+  if (mproc__hp_lock(&ph->lock, &ph->j) == 0) {
+    freed += mproc__hp_purge();
+    mproc__hp_unlock(&ph->lock);
+  }
   return freed;
 }
 
