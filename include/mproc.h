@@ -131,54 +131,84 @@ typedef enum mproc_start_method {
 } mproc_start_method_t;
 
 typedef struct mproc_init_opts {
-  size_t heap_size; /* bytes reserved for the shared heap (sparse: memory is
-                       used only when touched). 0 = $MPROC_HEAP_SIZE (bytes,
-                       suffixes K/M/G allowed) or the default, 1 GiB. */
+  size_t heap_size; /* bytes of address space for the family's shared heap,
+                       1 MiB .. 1 TiB (sparse: memory is used only when
+                       touched; about 0.4 % goes to metadata). 0 = the
+                       environment variable MPROC_HEAP_SIZE, else 1 GiB.
+                       MPROC_HEAP_SIZE is decimal digits with an optional
+                       suffix K, M, G or T (powers of 1024, any case) and an
+                       optional B: "512M", "2g", "1048576", "8MB". Anything
+                       else (signs, spaces, hex, fractions, overflow, out of
+                       range) makes initialisation fail with -EINVAL. */
   int start_method; /* mproc_start_method_t default; 0 = fork */
   unsigned flags;   /* reserved, must be 0 */
 } mproc_init_opts;
 
 /*
  * Initialise the library explicitly. Optional: every call initialises it
- * lazily with defaults. Returns 0, -EINVAL on bad options, -EBUSY if already
- * initialised with different options, or a system error (mapping the heap).
- * Call it early, before threads and children, to set the heap size.
+ * lazily with defaults (and $MPROC_HEAP_SIZE). opts may be NULL.
+ * Returns 0; -EINVAL on bad options (flags != 0, unknown start method,
+ * heap_size outside 1 MiB .. 1 TiB, invalid $MPROC_HEAP_SIZE); -EBUSY if
+ * already initialised with a different non-zero heap_size (same size or 0:
+ * 0); -ENOMEM or another -errno if the heap cannot be created. A failed
+ * initialisation leaves the library uninitialised (it may be retried).
+ * Call it early, before threads and children, to set the heap size. Forked
+ * and spawned children inherit the parent's heap: init in a child is a
+ * no-op. Thread-safe.
  */
 MPROC_EXPORT int mproc_init(const mproc_init_opts *opts);
 
 typedef struct mproc_heap_stats {
-  size_t capacity;    /* bytes the heap can hold in all */
-  size_t used;        /* bytes handed out to live blocks (with rounding) */
-  size_t live_blocks; /* blocks allocated and not yet freed */
-  size_t resident;    /* bytes of the heap backed by memory now (approx.) */
-  size_t recoveries;  /* times the heap was repaired after a process died
-                         inside an allocation or free */
+  size_t capacity;    /* bytes of data pages (heap_size minus metadata) */
+  size_t used;        /* bytes handed out to live blocks, rounded up to the
+                         block's size class (small) or to pages (large) */
+  size_t live_blocks; /* blocks allocated and not yet freed, family-wide */
+  size_t resident;    /* bytes of the heap's memfd backed by memory now */
+  size_t recoveries;  /* times a lock of the heap was taken over from a dead
+                         process and its half-done change rolled back */
 } mproc_heap_stats;
 
 /*
- * Allocate size bytes (1 .. capacity) in the family's shared heap; *out is a
- * pointer valid in every process of the family, 16-byte aligned, contents
- * zeroed. Returns 0, -EINVAL (NULL out, size 0), -ENOMEM when the heap is
- * full. Async-signal-safe: no. Fork-safe: yes (a process killed inside it
- * never leaves the heap locked or corrupt).
+ * Allocate size bytes (1 .. capacity) in the family's shared heap. *out is
+ * a pointer valid at the same address in every process of the family
+ * (parent, forked, forkserver-made and spawned children, including those
+ * started before the allocation), 16-byte aligned, contents zeroed; it stays
+ * valid until freed by any process. Blocks up to 16 KiB come from size
+ * classes (16-byte steps to 128, then four per power of two), larger ones
+ * are whole 4 KiB pages.
+ * Returns 0; -EINVAL (out NULL, size 0; *out untouched); -ENOMEM when the
+ * heap has no room (after giving cached memory back and retrying), never a
+ * crash. Thread-safe; any process may call it concurrently. Crash-safe: a
+ * process killed at any instant inside it leaves the heap consistent and
+ * unlocked (the block being allocated may leak). Not async-signal-safe.
  */
 MPROC_EXPORT int mproc_heap_alloc(size_t size, void **out);
 
-/* Free a block from mproc_heap_alloc (any process of the family may free
- * it). NULL is a no-op (0). -EINVAL if p is not a live heap block (detected
- * for pointers outside the heap and for most double frees). */
+/*
+ * Free a block from mproc_heap_alloc; any process of the family may free
+ * any block. NULL is a no-op (0). -EINVAL if p is not the start of a live
+ * heap block: pointers outside the heap, into the middle of a block, to free
+ * memory, and double frees are detected (a double free after the block was
+ * handed out again cannot be told from a valid free). Large blocks' pages go
+ * back to the OS (beyond a small resident reserve, see mproc_heap_trim);
+ * the first 4 KiB of a freed block keep their contents until reused, so an
+ * object's "destroyed" magic stays readable. Thread- and crash-safe as
+ * mproc_heap_alloc.
+ */
 MPROC_EXPORT int mproc_heap_free(void *p);
 
-/* Fill *st with the heap's current figures. -EINVAL on NULL. */
+/* Fill *st with the heap's current figures (a lock-free snapshot: exact
+ * when the family is quiet). -EINVAL on NULL, or an init error. */
 MPROC_EXPORT int mproc_heap_stats_get(mproc_heap_stats *st);
 
-/* Non-zero when p points into the family's shared heap. */
+/* 1 when p points into the data area of the family's shared heap (a block
+ * or free memory), 0 otherwise (NULL, not initialised, elsewhere). */
 MPROC_EXPORT int mproc_heap_contains(const void *p);
 
 /* Give memory the heap keeps for reuse back to the OS: empty slabs cached
  * per size class and recently freed spans kept resident (at most 1/16 of
  * the heap, 32 MiB). Returns 0, or an init error. The heap also does this by
- * itself before reporting -ENOMEM. */
+ * itself before reporting -ENOMEM. Thread-safe. */
 MPROC_EXPORT int mproc_heap_trim(void);
 
 /* @@SECTION sync: locks, semaphores, conditions, events, barriers @@ */
