@@ -56,7 +56,7 @@ typedef struct fs_req {
 } fs_req;
 
 static pthread_mutex_t g_fs_mu = PTHREAD_MUTEX_INITIALIZER;
-static pid_t g_fs_pid;      /* server pid, 0 when none */
+static _Atomic pid_t g_fs_pid; /* server pid, 0 when none */
 static int g_fs_pidfd = -1; /* pidfd of the server */
 static int g_fs_ctl = -1;   /* requester's end of ctl */
 
@@ -465,6 +465,8 @@ void mproc__forkserver_stop(void) {
   pthread_mutex_unlock(&g_fs_mu);
 }
 
+int mproc__forkserver_running(void) { return atomic_load(&g_fs_pid) != 0; }
+
 pid_t mproc__forkserver_pid(void) {
   pthread_mutex_lock(&g_fs_mu);
   pid_t pid = g_fs_pid;
@@ -478,7 +480,7 @@ void mproc__forkserver_reset_child(void) {
   g_fs_ctl = g_fs_pidfd = -1;
   g_fs_pid = 0;
   g_fs_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
-  free(g_kids);
+  if (g_kids) free(g_kids);
   g_kids = NULL;
   g_nkids = g_capkids = 0;
 }

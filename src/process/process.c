@@ -43,6 +43,35 @@
 #include "platform/platform.h"
 #include "process/process_int.h"
 
+/* ---- cached pid and tid ---- */
+
+/* mproc__my_pid()/gettid() are real system calls; every call on a handle checks
+ * its owner. The caches are cleared in a child by a pthread_atfork handler
+ * (every fork through glibc, ours included) and by mproc__child_reset. */
+static _Atomic pid_t g_mypid;
+static _Thread_local pid_t tl_tid;
+static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_child(void) {
+  atomic_store(&g_mypid, 0);
+  tl_tid = 0;
+}
+static void atfork_init(void) { pthread_atfork(NULL, NULL, atfork_child); }
+
+pid_t mproc__my_pid(void) {
+  pid_t p = atomic_load_explicit(&g_mypid, memory_order_relaxed);
+  if (MPROC_LIKELY(p)) return p;
+  pthread_once(&g_atfork_once, atfork_init);
+  p = getpid();
+  atomic_store(&g_mypid, p);
+  return p;
+}
+
+int mproc__is_main_thread(void) {
+  if (!tl_tid) tl_tid = mproc__gettid();
+  return tl_tid == mproc__my_pid();
+}
+
 /* ---- this process's identity ---- */
 
 static struct {
@@ -53,10 +82,18 @@ static struct {
   _Atomic unsigned counter;            /* children created so far */
 } g_self = {.name = "MainProcess"};
 
+/* Bounded copy (strlcpy), by hand: snprintf or strnlen would make every
+ * child fault in (and lazily bind) code the parent never ran. */
+static void copy_str(char *dst, size_t cap, const char *src) {
+  size_t n = 0;
+  for (; src && n + 1 < cap && src[n]; n++) dst[n] = src[n];
+  dst[n] = 0;
+}
+
 void mproc__self_set(const char *name, const char *identity, int daemon,
                      pid_t parent_pid) {
-  snprintf(g_self.name, sizeof g_self.name, "%s", name ? name : "");
-  snprintf(g_self.identity, sizeof g_self.identity, "%s", identity ? identity : "");
+  copy_str(g_self.name, sizeof g_self.name, name);
+  copy_str(g_self.identity, sizeof g_self.identity, identity);
   g_self.daemon = daemon;
   g_self.parent_pid = parent_pid;
   atomic_store(&g_self.counter, 0);
@@ -70,6 +107,7 @@ pid_t mproc_parent_pid(void) { return g_self.parent_pid; }
 
 static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static mproc_process_t *g_head, *g_tail; /* every live handle, create order */
+static _Atomic int g_nrunning;           /* RUNNING handles: exit fast path */
 static int g_atexit_registered;          /* per image; inherited by fork */
 
 static void list_add(mproc_process_t *p) {
@@ -96,7 +134,7 @@ static void close_fd(int *fd) {
 /* Free a handle (off the list). Only the owner closes the fds: in any other
  * process the numbers may name unrelated files. */
 static void handle_free(mproc_process_t *p) {
-  if (p->owner == getpid()) {
+  if (p->owner == mproc__my_pid()) {
     close_fd(&p->pidfd);
     close_fd(&p->status_fd);
   }
@@ -114,10 +152,12 @@ void mproc__registry_reset_child(void) {
     close_fd(&p->status_fd);
   }
   g_head = g_tail = NULL;
+  atomic_store(&g_nrunning, 0);
   g_reg_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 }
 
 void mproc__child_reset(void) {
+  atfork_child();
   mproc__registry_reset_child();
   mproc__launcher_reset_child();
   mproc__forkserver_reset_child();
@@ -155,6 +195,7 @@ static int reap_locked(mproc_process_t *p) {
   }
   p->exitcode = code;
   p->state = PS_ENDED;
+  atomic_fetch_sub(&g_nrunning, 1);
   return 1;
 }
 
@@ -176,20 +217,19 @@ static void reap_all_locked(void) {
 static int wait_ended(mproc_process_t *p, const struct timespec *dl) {
   for (;;) {
     pthread_mutex_lock(&g_reg_mu);
-    int ended = reap_locked(p);
+    int state = p->state;
     int fd = p->pidfd;
     pthread_mutex_unlock(&g_reg_mu);
-    if (ended) return 0;
-    if (mproc__deadline_passed(dl)) return -ETIMEDOUT;
+    if (state != PS_RUNNING) return 0;
+    /* poll first: when the child is still running this saves a waitid. */
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     int r = poll(&pfd, 1, mproc__deadline_ms(dl));
     if (r < 0 && errno != EINTR) return -errno;
-    if (r == 0) {
-      pthread_mutex_lock(&g_reg_mu);
-      ended = reap_locked(p);
-      pthread_mutex_unlock(&g_reg_mu);
-      return ended ? 0 : -ETIMEDOUT;
-    }
+    pthread_mutex_lock(&g_reg_mu);
+    int ended = reap_locked(p);
+    pthread_mutex_unlock(&g_reg_mu);
+    if (ended) return 0;
+    if (r == 0 || mproc__deadline_passed(dl)) return -ETIMEDOUT;
   }
 }
 
@@ -201,6 +241,9 @@ static int signal_locked(mproc_process_t *p, int sig) {
 }
 
 void mproc__exit_work(void) {
+  /* Fast path, the usual case in a child: nothing to wait for. (Keeps the
+   * child from faulting in code it does not need.) */
+  if (atomic_load(&g_nrunning) == 0 && !mproc__forkserver_running()) return;
   /* Pin the running children, so the loop below may wait without the lock
    * while other threads keep using the registry. */
   pthread_mutex_lock(&g_reg_mu);
@@ -248,7 +291,7 @@ static void atexit_handler(void) { mproc__exit_work(); }
 
 static int check_handle(const mproc_process_t *p) {
   if (!p || p->magic != MPROC__PROC_MAGIC) return -EINVAL;
-  if (p->owner != getpid()) return MPROC_ENOTOWNER;
+  if (p->owner != mproc__my_pid()) return MPROC_ENOTOWNER;
   if (p->closed) return MPROC_EDESTROYED;
   return 0;
 }
@@ -309,7 +352,7 @@ int mproc_process_create(mproc_process_t **out, mproc_target_fn target, void *ar
   p->state = PS_CREATED;
   p->daemon = o.daemon != 0;
   p->method = method;
-  p->owner = getpid();
+  p->owner = mproc__my_pid();
   p->pidfd = -1;
   p->status_fd = -1;
   p->target = target;
@@ -341,7 +384,7 @@ int mproc_process_create(mproc_process_t **out, mproc_target_fn target, void *ar
 int mproc_process_destroy(mproc_process_t *p) {
   if (!p) return 0;
   if (p->magic != MPROC__PROC_MAGIC) return -EINVAL;
-  if (p->owner != getpid()) {
+  if (p->owner != mproc__my_pid()) {
     /* A parent's handle copied into a child by fork: only the memory is
      * ours to free (it is on no list of this process). */
     handle_free(p);
@@ -417,7 +460,7 @@ static int fork_fn(void *c, const sigset_t *caller_mask) {
 }
 
 static int start_fork(mproc_process_t *p) {
-  fork_ctx ctx = {.p = p, .parent = getpid(), .pid = -1};
+  fork_ctx ctx = {.p = p, .parent = mproc__my_pid(), .pid = -1};
   mproc__flush_std();
   int rc = mproc__run_on_long_lived_thread(fork_fn, &ctx);
   if (rc) return rc;
@@ -462,7 +505,10 @@ int mproc_process_start(mproc_process_t *p) {
       rc = start_fork(p);
       break;
   }
-  if (rc == 0) p->state = PS_RUNNING;
+  if (rc == 0) {
+    p->state = PS_RUNNING;
+    atomic_fetch_add(&g_nrunning, 1);
+  }
   pthread_mutex_unlock(&g_reg_mu);
   return rc;
 }
@@ -516,7 +562,7 @@ int mproc_process_kill(mproc_process_t *p) {
 
 int mproc_process_close(mproc_process_t *p) {
   if (!p || p->magic != MPROC__PROC_MAGIC) return -EINVAL;
-  if (p->owner != getpid()) return MPROC_ENOTOWNER;
+  if (p->owner != mproc__my_pid()) return MPROC_ENOTOWNER;
   pthread_mutex_lock(&g_reg_mu);
   int rc = 0;
   if (!p->closed) {

@@ -71,6 +71,11 @@ typedef struct mproc__child_spec {
 
 /* ---- this process (process.c) ---- */
 
+/* getpid() and "is the calling thread the main thread", cached (cleared
+ * in every child by a pthread_atfork handler). */
+pid_t mproc__my_pid(void);
+int mproc__is_main_thread(void);
+
 /* Set the calling process's identity after it was started by mproc. */
 void mproc__self_set(const char *name, const char *identity, int daemon,
                      pid_t parent_pid);
@@ -129,6 +134,8 @@ int mproc__forkserver_poll(struct mproc_process *p, double wait, int *code);
 void mproc__forkserver_stop(void);
 /* pid of the running forkserver, 0 if none (tests). */
 pid_t mproc__forkserver_pid(void);
+/* Non-zero when this process has a forkserver (lock-free). */
+int mproc__forkserver_running(void);
 /* Forget the forkserver in a new child: close the inherited fds. */
 void mproc__forkserver_reset_child(void);
 
