@@ -231,19 +231,7 @@ static int job_spawn(runner *r, job *j) {
   j->attempts++;
   j->fd[0] = p_out[0];
   j->fd[1] = p_err[0];
-  if (exec_err) {
-    /* As a shell would say it; goes to the job's own stderr capture. */
-    cli_buf *eb = &j->out.buf[1];
-    cli_buf_adds(eb, "mproc: ");
-    cli_buf_adds(eb, r->cmd.path);
-    cli_buf_adds(eb, ": ");
-    cli_buf_adds(eb, strerror(exec_err));
-    cli_buf_addc(eb, '\n');
-    if (o->group_mode == CLI_OUT_UNGROUP) {
-      cli_write_all(2, eb->s, eb->len);
-      eb->len = 0;
-    }
-  }
+  (void)exec_err; /* the child already explained on the job's stderr */
   uint64_t base = (uint64_t)j->slot << 2;
   if (ep_add(r, j->pidfd, base | 2) < 0 || (j->fd[0] >= 0 && ep_add(r, j->fd[0], base | 0) < 0) ||
       (j->fd[1] >= 0 && ep_add(r, j->fd[1], base | 1) < 0)) {

@@ -11,8 +11,11 @@
  *  3. dup2 the pipes onto 0/1/2 (they are CLOEXEC, the copies are not).
  *  4. SIGPIPE back to default (mproc ignores it) and the original signal
  *     mask (mproc blocks the signals it reads through a signalfd).
- *  5. execve; on failure store errno where the parent can read it (the
- *     memory is shared until exec or exit) and _exit(127).
+ *  5. execve; on failure write the reason to the job's stderr and
+ *     _exit(127) (126 when found but not executable), as sh does. errno is
+ *     also stored where the parent can read it (memory is shared until
+ *     exec or exit with a real vfork; sanitizers may turn vfork into fork,
+ *     so nothing depends on it).
  * The child calls only async-signal-safe functions and never returns.
  */
 #include "spawn.h"
@@ -51,8 +54,19 @@ static void __attribute__((noreturn)) child(const cli_spawn_req *r) {
     execve(r->path, r->argv, r->envp);
   else
     execvpe(r->path, r->argv, r->envp);
-  g_child_errno = errno ? errno : ENOEXEC;
-  _exit(errno == ENOENT ? 127 : 126);
+  int e = errno ? errno : ENOEXEC;
+  g_child_errno = e;
+  /* Say why on the job's stderr, as a shell would. Only write(), and
+   * strerrordesc_np() which reads a static table: safe in this child. */
+  const char *desc = strerrordesc_np(e);
+  if (!desc) desc = "cannot execute";
+  ssize_t w = write(2, "mproc: ", 7);
+  w = write(2, r->path, strlen(r->path));
+  w = write(2, ": ", 2);
+  w = write(2, desc, strlen(desc));
+  w = write(2, "\n", 1);
+  (void)w;
+  _exit(e == ENOENT ? 127 : 126);
 }
 
 int cli_spawn(const cli_spawn_req *r, pid_t *pid, int *pidfd, int *exec_err) {

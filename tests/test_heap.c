@@ -628,7 +628,7 @@ static void chaos_kill_allocating_children(void **state) {
 }
 static void chaos_kill_allocating_children_long(void **state) {
   (void)state;
-  chaos(3000, 50);
+  chaos(2000, 25);
 }
 
 static const struct CMUnitTest tests[] = {
