@@ -1474,6 +1474,171 @@ MPROC_EXPORT mproc_dict_t *mproc_namespace_dict(mproc_namespace_t *ns);
 
 /* @@SECTION manager: manager server and proxies @@ */
 
+/*
+ * Managers (Python's Manager() / BaseManager): a server process hosting
+ * named objects - dict, list, namespace, queue, lock, event, value - that
+ * clients reach through proxies, locally over a Unix socket or from other
+ * machines over TCP.
+ *
+ * Start one from a program with mproc_manager_start() (forks the server as a
+ * daemon child; it exits when the owner exits or dies), or run one with
+ * mproc_manager_serve() / the standalone `mproc-manager` tool, and connect by
+ * address with mproc_manager_connect().
+ *
+ * Addresses: "unix:/path", "unix:@name" (abstract socket, nothing on disk),
+ * "tcp:HOST:PORT" (port 0 = any free port; mproc_manager_address() tells
+ * which). Every connection is authenticated by mutual HMAC-SHA256
+ * challenge-response over the authkey; an authkey is mandatory over TCP.
+ * The protocol is a versioned, typed, length-prefixed binary format
+ * (docs/manager.md); the server never executes anything it receives.
+ *
+ * Proxies for dict, list and namespace are mproc_dict_t / mproc_list_t /
+ * mproc_namespace_t handles used with the ordinary mproc_dict_* /
+ * mproc_list_* / mproc_namespace_* calls. Queue, lock, event and value
+ * proxies have the mproc_mqueue_* / mproc_mlock_* / mproc_mevent_* /
+ * mproc_mvalue_* calls below. Every proxy call may also return the
+ * transport's errors: MPROC_EEOF or -ECONNRESET when the server is gone (never
+ * a hang), -ECONNREFUSED when it cannot be reached.
+ *
+ * Proxies and the manager handle are process-local: a forked child may use
+ * the ones it inherited (it opens its own connections on first use). They
+ * are thread-safe (each concurrent call uses its own connection). Destroy
+ * proxies before the manager handle (mproc_proxy_destroy).
+ */
+typedef struct mproc_manager mproc_manager_t;
+typedef struct mproc_mqueue mproc_mqueue_t;
+typedef struct mproc_mlock mproc_mlock_t;
+typedef struct mproc_mevent mproc_mevent_t;
+typedef struct mproc_mvalue mproc_mvalue_t;
+
+typedef struct mproc_manager_opts {
+  const char *address;   /* where to listen (start/serve); NULL = a fresh
+                            abstract Unix socket "unix:@mproc-mgr-PID-RANDOM" */
+  const void *authkey;   /* NULL = 32 random bytes (start) / none (serve on
+                            a Unix socket); required for TCP */
+  size_t authkey_len;    /* bytes at authkey, 1..1024 */
+  size_t max_message;    /* largest request or reply in bytes; 0 = 64 MiB */
+  int max_connections;   /* concurrent client connections; 0 = 256 */
+  int max_objects;       /* named objects; 0 = 65536 */
+  double frame_timeout;  /* seconds a client may take to finish sending a
+                            request (or the handshake) once started; 0 = 30 */
+} mproc_manager_opts;
+
+/* A custom server-side operation (Python's register()): gets the request
+ * bytes, returns 0 and optionally a malloc()ed reply in *out / *outlen (the
+ * server frees it), or a negative error code passed to the caller. Runs on
+ * the server's thread for that client, concurrently with other clients:
+ * must be thread-safe. */
+typedef int (*mproc_manager_fn)(void *ctx, const void *in, size_t inlen, void **out,
+                                size_t *outlen);
+
+/* Register fn under name (1..255 bytes) for servers this process starts or
+ * serves afterwards (forked servers inherit the table). -EINVAL, -EEXIST,
+ * -ENOSPC (more than 256). Call before mproc_manager_start/serve. */
+MPROC_EXPORT int mproc_manager_register(const char *name, mproc_manager_fn fn, void *ctx);
+
+/* Fork a server (a daemon child process) listening on opts->address and
+ * connect to it. *m is the owner's handle. 0; -EINVAL (bad opts, TCP
+ * without authkey); -EADDRINUSE; -ENOMEM; process errors. */
+MPROC_EXPORT int mproc_manager_start(mproc_manager_t **m, const mproc_manager_opts *opts);
+
+/* Serve in the calling process until a client asks for shutdown or
+ * SIGTERM/SIGINT arrives (it installs handlers for both). If ready is not
+ * NULL it is called once with the bound address as soon as the server
+ * listens. 0 after a clean shutdown, or an error as for start. */
+MPROC_EXPORT int mproc_manager_serve(const mproc_manager_opts *opts,
+                                     void (*ready)(const char *address, void *arg),
+                                     void *arg);
+
+/* Connect to a running server. timeout: seconds for connect + handshake
+ * (-1 forever). 0; MPROC_EAUTH (wrong key); -ECONNREFUSED/-ENOENT (no
+ * server); -ETIMEDOUT; -EINVAL. */
+MPROC_EXPORT int mproc_manager_connect(mproc_manager_t **m, const char *address,
+                                       const void *authkey, size_t authkey_len,
+                                       double timeout);
+
+/* The server's address (static per handle). NULL on a bad m. */
+MPROC_EXPORT const char *mproc_manager_address(const mproc_manager_t *m);
+
+/* The authkey (to hand to other programs): *key points into m. */
+MPROC_EXPORT int mproc_manager_authkey(const mproc_manager_t *m, const void **key,
+                                       size_t *len);
+
+/* Round trip to the server. 0 or a transport error. */
+MPROC_EXPORT int mproc_manager_ping(mproc_manager_t *m);
+
+/* Ask the server to exit (any authenticated client may). The owner's handle
+ * also waits for the server process to end. Proxies then get MPROC_EEOF. */
+MPROC_EXPORT int mproc_manager_shutdown(mproc_manager_t *m);
+
+/* Close the handle's connections and free it. If this is the owner's handle
+ * (and in the owner process), shuts the server down first. NULL no-op. */
+MPROC_EXPORT int mproc_manager_destroy(mproc_manager_t *m);
+
+/* Get-or-create the named object (name 1..255 bytes) and a proxy for it.
+ * -EEXIST if the name holds another kind of object; -ENOSPC at the object
+ * limit; -EINVAL. The proxy is freed with the matching destroy call
+ * (mproc_dict_destroy, mproc_list_destroy, mproc_namespace_destroy) or
+ * mproc_proxy_destroy; that never removes the server's object. */
+MPROC_EXPORT int mproc_manager_dict(mproc_manager_t *m, const char *name, mproc_dict_t **d);
+MPROC_EXPORT int mproc_manager_list(mproc_manager_t *m, const char *name, mproc_list_t **l);
+MPROC_EXPORT int mproc_manager_namespace(mproc_manager_t *m, const char *name,
+                                         mproc_namespace_t **ns);
+/* maxsize: queue capacity in items, 0 = unbounded (used on creation). */
+MPROC_EXPORT int mproc_manager_queue(mproc_manager_t *m, const char *name, size_t maxsize,
+                                     mproc_mqueue_t **q);
+MPROC_EXPORT int mproc_manager_lock(mproc_manager_t *m, const char *name, mproc_mlock_t **l);
+MPROC_EXPORT int mproc_manager_event(mproc_manager_t *m, const char *name, mproc_mevent_t **e);
+MPROC_EXPORT int mproc_manager_value(mproc_manager_t *m, const char *name, mproc_mvalue_t **v);
+
+/* Remove a named object from the server (frees it; proxies to it then get
+ * -ENOENT; blocked waiters on it return -ENOENT). 0, -ENOENT. */
+MPROC_EXPORT int mproc_manager_remove(mproc_manager_t *m, const char *name);
+
+/* Call a registered custom operation with in bytes; *out = malloc()ed reply
+ * (NUL-terminated, free() it; out may be NULL to drop it). Returns the
+ * operation's own return code, MPROC_ENOTREG for an unknown name. */
+MPROC_EXPORT int mproc_manager_call(mproc_manager_t *m, const char *name, const void *in,
+                                    size_t inlen, void **out, size_t *outlen);
+
+/* Free any proxy (dict, list, namespace, queue, lock, event, value). NULL
+ * no-op; -EINVAL if p is not a proxy. */
+MPROC_EXPORT int mproc_proxy_destroy(void *p);
+
+/* Queue (FIFO of byte strings). put blocks while a bounded queue is full,
+ * get while it is empty, up to timeout seconds (-1 forever, 0 poll):
+ * -ETIMEDOUT (put: Python's Full; get: Empty). get: MPROC_ETOOSHORT as for
+ * dicts (item kept). */
+MPROC_EXPORT int mproc_mqueue_put(mproc_mqueue_t *q, const void *data, size_t len,
+                                  double timeout);
+MPROC_EXPORT int mproc_mqueue_get(mproc_mqueue_t *q, void *buf, size_t cap, size_t *len,
+                                  double timeout);
+MPROC_EXPORT int mproc_mqueue_get_alloc(mproc_mqueue_t *q, void **data, size_t *len,
+                                        double timeout);
+MPROC_EXPORT int mproc_mqueue_qsize(mproc_mqueue_t *q, size_t *n);
+
+/* Lock (Python's manager Lock: any client may release it). A lock held by
+ * a connection that closes or dies is released by the server.
+ * acquire: 0, -ETIMEDOUT. release: 0, -EPERM when not held. */
+MPROC_EXPORT int mproc_mlock_acquire(mproc_mlock_t *l, double timeout);
+MPROC_EXPORT int mproc_mlock_release(mproc_mlock_t *l);
+
+/* Event. is_set: 1/0. wait: 0 when set, -ETIMEDOUT. */
+MPROC_EXPORT int mproc_mevent_set(mproc_mevent_t *e);
+MPROC_EXPORT int mproc_mevent_clear(mproc_mevent_t *e);
+MPROC_EXPORT int mproc_mevent_is_set(mproc_mevent_t *e);
+MPROC_EXPORT int mproc_mevent_wait(mproc_mevent_t *e, double timeout);
+
+/* Value: one byte string (initially empty), with int64/double helpers
+ * (8 bytes, host order). get: MPROC_ETOOSHORT rule; get_int/get_double:
+ * -EINVAL if the value is not 8 bytes. */
+MPROC_EXPORT int mproc_mvalue_set(mproc_mvalue_t *v, const void *data, size_t len);
+MPROC_EXPORT int mproc_mvalue_get(mproc_mvalue_t *v, void *buf, size_t cap, size_t *len);
+MPROC_EXPORT int mproc_mvalue_set_int(mproc_mvalue_t *v, int64_t x);
+MPROC_EXPORT int mproc_mvalue_get_int(mproc_mvalue_t *v, int64_t *x);
+MPROC_EXPORT int mproc_mvalue_set_double(mproc_mvalue_t *v, double x);
+MPROC_EXPORT int mproc_mvalue_get_double(mproc_mvalue_t *v, double *x);
+
 /* @@END manager @@ */
 
 #ifdef __cplusplus
