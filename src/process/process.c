@@ -185,6 +185,7 @@ void mproc__child_reset(void) {
   if (g_death_w >= 0) close(g_death_w); /* our parent's, not ours */
   g_death_w = -1;
   mproc__registry_reset_child();
+  mproc__targets_reset_child();
   mproc__launcher_reset_child();
   mproc__forkserver_reset_child();
 }

@@ -155,6 +155,8 @@ void mproc__forkserver_reset_child(void);
 
 /* ---- spawn (spawn.c) ---- */
 
+/* Forget a target-table lock copied from the parent (new child). */
+void mproc__targets_reset_child(void);
 /* Find a registered target: by name (fn may be NULL) or by function. */
 mproc_target_fn mproc__target_lookup(const char *name);
 const char *mproc__target_name_of(mproc_target_fn fn);

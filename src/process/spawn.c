@@ -71,6 +71,12 @@ int mproc_register_target(const char *name, mproc_target_fn fn) {
   return rc;
 }
 
+void mproc__targets_reset_child(void) {
+  /* Another thread may have held the lock at fork time; the table itself
+   * is only appended to under it, so entries below g_ntargets are whole. */
+  g_tmu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+}
+
 mproc_target_fn mproc__target_lookup(const char *name) {
   mproc_target_fn fn = NULL;
   if (!name) return NULL;
