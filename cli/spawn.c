@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -69,6 +70,19 @@ static void __attribute__((noreturn)) child(const cli_spawn_req *r) {
   _exit(e == ENOENT ? 127 : 126);
 }
 
+int cli_spawn_have_pidfd(void) {
+  static int have = -1;
+  if (have < 0) {
+    int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    have = fd >= 0;
+    if (fd >= 0) close(fd);
+    /* For tests of the fallback on kernels that have pidfds. */
+    const char *force = getenv("MPROC_CLI_NO_PIDFD");
+    if (force && *force == '1') have = 0;
+  }
+  return have;
+}
+
 int cli_spawn(const cli_spawn_req *r, pid_t *pid, int *pidfd, int *exec_err) {
   g_child_errno = 0;
   g_parent = getpid();
@@ -76,8 +90,9 @@ int cli_spawn(const cli_spawn_req *r, pid_t *pid, int *pidfd, int *exec_err) {
   if (p < 0) return -errno;
   if (p == 0) child(r);
   *exec_err = g_child_errno;
-  int fd = (int)syscall(SYS_pidfd_open, p, 0);
-  if (fd < 0) {
+  int fd = -1;
+  if (cli_spawn_have_pidfd()) fd = (int)syscall(SYS_pidfd_open, p, 0);
+  if (fd < 0 && cli_spawn_have_pidfd()) {
     int e = errno;
     /* Cannot watch it: kill and reap it so it is not left behind. */
     kill(-p, SIGKILL);

@@ -33,4 +33,9 @@ typedef struct cli_spawn_req {
  * Returns -errno when no process could be created (EAGAIN, ENOMEM...). */
 int cli_spawn(const cli_spawn_req *r, pid_t *pid, int *pidfd, int *exec_err);
 
+/* 1 when the kernel gives pidfds (Linux >= 5.3; not under valgrind 3.19).
+ * Without them cli_spawn() returns *pidfd = -1 and the runner reaps on
+ * SIGCHLD instead. Probed once. */
+int cli_spawn_have_pidfd(void);
+
 #endif

@@ -172,7 +172,9 @@ typedef struct mproc_heap_stats {
  * Allocate size bytes (1 .. capacity) in the family's shared heap. *out is
  * a pointer valid at the same address in every process of the family
  * (parent, forked, forkserver-made and spawned children, including those
- * started before the allocation), 16-byte aligned, contents zeroed; it stays
+ * started before the allocation), 16-byte aligned (64-byte aligned when size
+ * is a multiple of 64, as for structs declared aligned(64); 4096-byte
+ * aligned above 16 KiB), contents zeroed; it stays
  * valid until freed by any process. Blocks up to 16 KiB come from size
  * classes (16-byte steps to 128, then four per power of two), larger ones
  * are whole 4 KiB pages.

@@ -2,6 +2,7 @@
  * processes, timeouts break it, abort, reset (idle and with waiters), a
  * party killed while waiting, attributes, bad input, no CPU while waiting. */
 #include <math.h>
+#include <pthread.h>
 
 #include "sync_util.h"
 
@@ -229,7 +230,47 @@ static void barrier_waiter_uses_no_cpu(void **state) {
   MPROC_PASS(mproc_barrier_destroy(s->b));
 }
 
+/* Threads of one process as parties; also sem and event from threads. */
+typedef struct tb {
+  mproc_barrier_t *b;
+  int slot[4][CYCLES];
+} tb;
+static tb *g_tb;
+
+static void *tb_party(void *arg) {
+  int me = (int)(intptr_t)arg;
+  for (int c = 0; c < CYCLES; c++) {
+    int idx = mproc_barrier_wait(g_tb->b, 30);
+    if (idx < 0 || idx > 3) return (void *)1;
+    g_tb->slot[me][c] = idx;
+    /* A second wait keeps cycle c's writes ordered before anyone reads. */
+    if (mproc_barrier_wait(g_tb->b, 30) < 0) return (void *)2;
+  }
+  return NULL;
+}
+
+static void barrier_threads(void **state) {
+  (void)state;
+  g_tb = su_shared(sizeof *g_tb);
+  MPROC_PASS(mproc_barrier_create(&g_tb->b, 4));
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, tb_party, (void *)(intptr_t)i), 0);
+  for (int i = 0; i < 4; i++) {
+    void *r;
+    pthread_join(t[i], &r);
+    assert_null(r);
+  }
+  for (int c = 0; c < CYCLES; c++) {
+    unsigned mask = 0;
+    for (int i = 0; i < 4; i++) mask |= 1u << g_tb->slot[i][c];
+    assert_int_equal(mask, 15u);
+  }
+  MPROC_PASS(mproc_barrier_destroy(g_tb->b));
+}
+
 static const struct CMUnitTest tests[] = {
+    MPROC_TEST(barrier_threads),
     MPROC_TEST(barrier_basic),
     MPROC_TEST(barrier_bad_input),
     MPROC_TEST(barrier_indices_many_cycles),

@@ -3,6 +3,7 @@
  * counts, a notifier dying while holding the lock (EOWNERDEAD), a waiter
  * killed while asleep, no CPU while waiting. */
 #include <math.h>
+#include <pthread.h>
 
 #include "sync_util.h"
 
@@ -277,7 +278,60 @@ static void cond_waiter_killed(void **state) {
   rm(s);
 }
 
+/* Threads of one process as producer and consumers (TSan covers this). */
+typedef struct tq {
+  mproc_cond_t *cond;
+  int items, produced, consumed, done;
+} tq;
+
+static int tq_ready(void *arg) {
+  tq *q = arg;
+  return q->items > 0 || q->done;
+}
+
+static void *tq_consumer(void *arg) {
+  tq *q = arg;
+  for (;;) {
+    if (mproc_cond_acquire(q->cond, -1)) return (void *)1;
+    if (mproc_cond_wait_for(q->cond, tq_ready, q, 30)) return (void *)2;
+    if (q->items == 0 && q->done) {
+      mproc_cond_release(q->cond);
+      return NULL;
+    }
+    q->items--;
+    q->consumed++;
+    mproc_cond_release(q->cond);
+  }
+}
+
+static void cond_threads(void **state) {
+  (void)state;
+  tq *q = su_shared(sizeof *q);
+  MPROC_PASS(mproc_cond_create(&q->cond, NULL));
+  pthread_t t[3];
+  for (int i = 0; i < 3; i++) assert_int_equal(pthread_create(&t[i], NULL, tq_consumer, q), 0);
+  for (int i = 0; i < 3000; i++) {
+    MPROC_PASS(mproc_cond_acquire(q->cond, -1));
+    q->items++;
+    q->produced++;
+    MPROC_PASS(mproc_cond_notify(q->cond, 1));
+    MPROC_PASS(mproc_cond_release(q->cond));
+  }
+  MPROC_PASS(mproc_cond_acquire(q->cond, -1));
+  q->done = 1;
+  MPROC_PASS(mproc_cond_notify_all(q->cond));
+  MPROC_PASS(mproc_cond_release(q->cond));
+  for (int i = 0; i < 3; i++) {
+    void *r;
+    pthread_join(t[i], &r);
+    assert_null(r);
+  }
+  assert_int_equal(q->consumed, 3000);
+  MPROC_PASS(mproc_cond_destroy(q->cond));
+}
+
 static const struct CMUnitTest tests[] = {
+    MPROC_TEST(cond_threads),
     MPROC_TEST(cond_basic),
     MPROC_TEST(cond_bad_input),
     MPROC_TEST(cond_producer_consumer),

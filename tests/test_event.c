@@ -2,6 +2,7 @@
  * waking many processes, set-then-clear still releases waiters, no CPU
  * while waiting. */
 #include <math.h>
+#include <pthread.h>
 
 #include "sync_util.h"
 
@@ -119,7 +120,45 @@ static void event_waiter_killed(void **state) {
   MPROC_PASS(mproc_event_destroy(s->ev));
 }
 
+/* Ping-pong between two threads through two events. */
+typedef struct pp {
+  mproc_event_t *ping, *pong;
+  int count;
+} pp;
+
+static void *pp_thread(void *arg) {
+  pp *p = arg;
+  for (int i = 0; i < 2000; i++) {
+    if (mproc_event_wait(p->ping, 30)) return (void *)1;
+    mproc_event_clear(p->ping);
+    p->count++;
+    mproc_event_set(p->pong);
+  }
+  return NULL;
+}
+
+static void event_threads_ping_pong(void **state) {
+  (void)state;
+  pp *p = su_shared(sizeof *p);
+  MPROC_PASS(mproc_event_create(&p->ping));
+  MPROC_PASS(mproc_event_create(&p->pong));
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, pp_thread, p), 0);
+  for (int i = 0; i < 2000; i++) {
+    MPROC_PASS(mproc_event_set(p->ping));
+    MPROC_PASS(mproc_event_wait(p->pong, 30));
+    MPROC_PASS(mproc_event_clear(p->pong));
+    assert_int_equal(p->count, i + 1);
+  }
+  void *r;
+  pthread_join(t, &r);
+  assert_null(r);
+  MPROC_PASS(mproc_event_destroy(p->ping));
+  MPROC_PASS(mproc_event_destroy(p->pong));
+}
+
 static const struct CMUnitTest tests[] = {
+    MPROC_TEST(event_threads_ping_pong),
     MPROC_TEST(event_basic),
     MPROC_TEST(event_bad_input),
     MPROC_TEST(event_wakes_all_processes),

@@ -88,6 +88,18 @@ static void alloc_sizes_aligned_zeroed(void **state) {
   assert_heap_ok();
 }
 
+static void multiples_of_64_are_cache_aligned(void **state) {
+  (void)state;
+  void *p[300];
+  for (int i = 0; i < 300; i++) {
+    size_t n = (size_t)(1 + i % 300) * 64;
+    MPROC_PASS(mproc_heap_alloc(n, &p[i]));
+    if ((uintptr_t)p[i] % 64) fail_msg("block of %zu not 64-byte aligned", n);
+    if (n > 16384 && (uintptr_t)p[i] % 4096) fail_msg("large block not page aligned");
+  }
+  for (int i = 0; i < 300; i++) MPROC_PASS(mproc_heap_free(p[i]));
+}
+
 static void alloc_bad_input(void **state) {
   (void)state;
   void *p = (void *)1;
@@ -633,6 +645,7 @@ static void chaos_kill_allocating_children_long(void **state) {
 
 static const struct CMUnitTest tests[] = {
     MPROC_TEST(alloc_sizes_aligned_zeroed),
+    MPROC_TEST(multiples_of_64_are_cache_aligned),
     MPROC_TEST(alloc_bad_input),
     MPROC_TEST(free_bad_input),
     MPROC_TEST(stats_contains_root),

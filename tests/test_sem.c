@@ -2,6 +2,7 @@
  * over-release, timeouts, cross-process hand-off, no CPU while waiting. */
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 
 #include "sync_util.h"
 
@@ -197,7 +198,51 @@ static void sem_waiter_killed(void **state) {
   MPROC_PASS(mproc_sem_destroy(s->done));
 }
 
+/* Threads hand units through a semaphore; the counts must balance. */
+typedef struct ts {
+  mproc_sem_t *items, *slots;
+  int buf[4], head, tail, sum;
+  mproc_lock_t *lock;
+} ts;
+
+static void *ts_consumer(void *arg) {
+  ts *q = arg;
+  for (int i = 0; i < 5000; i++) {
+    if (mproc_sem_acquire(q->items, 30)) return (void *)1;
+    mproc_lock_acquire(q->lock, -1);
+    q->sum += q->buf[q->tail++ % 4];
+    mproc_lock_release(q->lock);
+    if (mproc_sem_release(q->slots)) return (void *)2;
+  }
+  return NULL;
+}
+
+static void sem_threads_bounded_buffer(void **state) {
+  (void)state;
+  ts *q = su_shared(sizeof *q);
+  MPROC_PASS(mproc_sem_create(&q->items, 0));
+  MPROC_PASS(mproc_bsem_create(&q->slots, 4));
+  MPROC_PASS(mproc_lock_create(&q->lock));
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, ts_consumer, q), 0);
+  for (int i = 0; i < 5000; i++) {
+    MPROC_PASS(mproc_sem_acquire(q->slots, 30));
+    MPROC_PASS(mproc_lock_acquire(q->lock, -1));
+    q->buf[q->head++ % 4] = 1;
+    MPROC_PASS(mproc_lock_release(q->lock));
+    MPROC_PASS(mproc_sem_release(q->items));
+  }
+  void *r;
+  pthread_join(t, &r);
+  assert_null(r);
+  assert_int_equal(q->sum, 5000);
+  MPROC_PASS(mproc_sem_destroy(q->items));
+  MPROC_PASS(mproc_sem_destroy(q->slots));
+  MPROC_PASS(mproc_lock_destroy(q->lock));
+}
+
 static const struct CMUnitTest tests[] = {
+    MPROC_TEST(sem_threads_bounded_buffer),
     MPROC_TEST(sem_counts),
     MPROC_TEST(bsem_over_release),
     MPROC_TEST(sem_bad_input),

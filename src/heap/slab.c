@@ -51,7 +51,10 @@ void mproc__hp_classes_setup(void) {
     if (nb > HP_MAX_SLAB_BLOCKS) nb = HP_MAX_SLAB_BLOCKS;
     for (;; nb--) {
       uint32_t words = (nb + 63) / 64;
-      uint32_t first = (uint32_t)MPROC_ALIGN_UP(sizeof(hp_slab) + words * 8u, 16);
+      /* Blocks start on a cache line: every class that a multiple of 64
+       * maps to is itself a multiple of 64, so such blocks (structs
+       * declared aligned(64)) are 64-byte aligned. */
+      uint32_t first = (uint32_t)MPROC_ALIGN_UP(sizeof(hp_slab) + words * 8u, 64);
       if (first + nb * ci->size <= bytes) {
         ci->nblocks = nb;
         ci->words = words;

@@ -72,6 +72,30 @@ int mproc__is_main_thread(void) {
   return tl_tid == mproc__my_pid();
 }
 
+/* ---- pidfd support ---- */
+
+static _Atomic int g_pidfd_mode; /* 0 unknown, 1 pidfds, 2 death pipes */
+static int g_death_w = -1;       /* our own death pipe's write end */
+
+int mproc__have_pidfd(void) {
+  int m = atomic_load_explicit(&g_pidfd_mode, memory_order_relaxed);
+  if (MPROC_LIKELY(m)) return m == 1;
+  /* Probe with the real call: an injected failure is not "unsupported". */
+  int fd = mproc__sys_real.pidfd_open(getpid(), 0);
+  if (fd >= 0) {
+    close(fd);
+    m = 1;
+  } else {
+    m = errno == ENOSYS ? 2 : 1;
+  }
+  atomic_store(&g_pidfd_mode, m);
+  return m == 1;
+}
+
+void mproc__force_no_pidfd(int on) { atomic_store(&g_pidfd_mode, on ? 2 : 0); }
+
+void mproc__set_death_fd(int fd) { g_death_w = fd; }
+
 /* ---- this process's identity ---- */
 
 static struct {
@@ -158,6 +182,8 @@ void mproc__registry_reset_child(void) {
 
 void mproc__child_reset(void) {
   atfork_child();
+  if (g_death_w >= 0) close(g_death_w); /* our parent's, not ours */
+  g_death_w = -1;
   mproc__registry_reset_child();
   mproc__launcher_reset_child();
   mproc__forkserver_reset_child();
@@ -181,7 +207,8 @@ static int reap_locked(mproc_process_t *p) {
     int r;
     do {
       memset(&si, 0, sizeof si);
-      r = waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG);
+      r = p->fd_is_pidfd ? waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG)
+                         : waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG);
     } while (r < 0 && errno == EINTR);
     if (r < 0) {
       /* ECHILD: someone else reaped it (a waitpid(-1) in the application,
@@ -215,6 +242,7 @@ static void reap_all_locked(void) {
 /* Wait until p ended or the deadline passed. 0 or -ETIMEDOUT. p must stay
  * valid (the caller owns it, or holds it pinned). */
 static int wait_ended(mproc_process_t *p, const struct timespec *dl) {
+  useconds_t backoff = 500;
   for (;;) {
     pthread_mutex_lock(&g_reg_mu);
     int state = p->state;
@@ -230,13 +258,23 @@ static int wait_ended(mproc_process_t *p, const struct timespec *dl) {
     pthread_mutex_unlock(&g_reg_mu);
     if (ended) return 0;
     if (r == 0 || mproc__deadline_passed(dl)) return -ETIMEDOUT;
+    if (r > 0 && !p->fd_is_pidfd) {
+      /* A death pipe at EOF for a child still running: it exec'd (the pipe
+       * is close-on-exec). Only polling is left; back off to 20 ms. */
+      double left = mproc__deadline_left(dl);
+      useconds_t us = backoff;
+      if (left >= 0 && left * 1e6 < us) us = (useconds_t)(left * 1e6) + 1;
+      usleep(us);
+      if (backoff < 20000) backoff *= 2;
+    }
   }
 }
 
 static int signal_locked(mproc_process_t *p, int sig) {
   if (p->state == PS_CREATED) return MPROC_ESTATE;
   if (reap_locked(p)) return 0;
-  int r = mproc__pidfd_signal(p->pidfd, sig);
+  int r = p->fd_is_pidfd ? mproc__pidfd_signal(p->pidfd, sig)
+                         : (kill(p->pid, sig) < 0 ? -errno : 0);
   return r == -ESRCH ? 0 : r;
 }
 
@@ -429,6 +467,7 @@ typedef struct fork_ctx {
   mproc_process_t *p;
   pid_t parent;
   pid_t pid;
+  int death[2];  /* death pipe (no-pidfd fallback), else -1 -1 */
 } fork_ctx;
 
 /* Runs on a long-lived thread with every signal blocked. */
@@ -441,6 +480,10 @@ static int fork_fn(void *c, const sigset_t *caller_mask) {
      * the parent's per-process state, then let signals in again. */
     mproc__child_pdeathsig(ctx->parent);
     mproc__child_reset();
+    if (ctx->death[1] >= 0) {
+      close(ctx->death[0]);
+      g_death_w = ctx->death[1];
+    }
     pthread_sigmask(SIG_SETMASK, caller_mask, NULL);
     mproc_process_t *p = ctx->p;
     mproc__child_spec spec = {
@@ -460,10 +503,22 @@ static int fork_fn(void *c, const sigset_t *caller_mask) {
 }
 
 static int start_fork(mproc_process_t *p) {
-  fork_ctx ctx = {.p = p, .parent = mproc__my_pid(), .pid = -1};
+  fork_ctx ctx = {.p = p, .parent = mproc__my_pid(), .pid = -1, .death = {-1, -1}};
+  int have_pidfd = mproc__have_pidfd();
+  if (!have_pidfd && mproc__sys.pipe2(ctx.death, O_CLOEXEC) < 0) return -errno;
   mproc__flush_std();
   int rc = mproc__run_on_long_lived_thread(fork_fn, &ctx);
-  if (rc) return rc;
+  if (ctx.death[1] >= 0) close(ctx.death[1]);
+  if (rc) {
+    if (ctx.death[0] >= 0) close(ctx.death[0]);
+    return rc;
+  }
+  if (!have_pidfd) {
+    p->pid = ctx.pid;
+    p->pidfd = ctx.death[0];
+    p->fd_is_pidfd = 0;
+    return 0;
+  }
   int fd = mproc__sys.pidfd_open(ctx.pid, 0);
   if (fd < 0) {
     /* Without a pidfd we cannot manage the child: take it back. */
@@ -475,6 +530,7 @@ static int start_fork(mproc_process_t *p) {
   }
   p->pid = ctx.pid;
   p->pidfd = fd;
+  p->fd_is_pidfd = 1;
   return 0;
 }
 

@@ -150,9 +150,19 @@ int mproc_lock_create(mproc_lock_t **l) {
 }
 int mproc_lock_destroy(mproc_lock_t *l) { return destroy_kind(l, SYNC_MAGIC_LOCK); }
 int mproc_lock_acquire(mproc_lock_t *l, double timeout) {
-  return acquire_kind(l, SYNC_MAGIC_LOCK, timeout);
+  /* Hot path: straight to the mutex once the object checks out. */
+  int rc = sync_check(l, SYNC_MAGIC_LOCK);
+  if (MPROC_UNLIKELY(rc)) return rc;
+  if (MPROC_LIKELY(timeout == -1.0))
+    return mproc__rmutex_lock(&((sync_lock *)(void *)l)->mu, NULL);
+  if (!mproc__timeout_ok(timeout)) return -EINVAL;
+  return lock_take((sync_lock *)(void *)l, timeout);
 }
-int mproc_lock_release(mproc_lock_t *l) { return release_kind(l, SYNC_MAGIC_LOCK); }
+int mproc_lock_release(mproc_lock_t *l) {
+  int rc = sync_check(l, SYNC_MAGIC_LOCK);
+  if (MPROC_UNLIKELY(rc)) return rc;
+  return mproc__rmutex_unlock(&((sync_lock *)(void *)l)->mu); /* -EPERM if not ours */
+}
 int mproc_lock_locked(const mproc_lock_t *l) { return locked_kind(l, SYNC_MAGIC_LOCK); }
 int mproc_lock_is_mine(const mproc_lock_t *l) {
   int rc = sync_check(l, SYNC_MAGIC_LOCK);

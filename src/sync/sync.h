@@ -84,7 +84,7 @@ void mproc__sync_lock_free(sync_lock *l);
  * and shrinks when it did not (racy updates are fine: it is a hint). No spin
  * at all on a single CPU, where the waker cannot run while we spin.
  */
-#define SYNC_SPIN_MAX 2048u
+#define SYNC_SPIN_MAX 256u /* x ~40-140 cycles per pause: at most ~10 us */
 #define SYNC_SPIN_MIN 16u
 static inline int sync_spin(_Atomic uint32_t *word, uint32_t val,
                             _Atomic uint32_t *est) {
