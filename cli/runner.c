@@ -54,7 +54,8 @@ typedef struct job {
   char **args;             /* the job's input values (one allocation) */
   size_t nargs;
   pid_t pid;               /* also the process group id */
-  int pidfd;               /* -1 once reaped */
+  int pidfd;               /* watches the process; -1 once reaped or without pidfds */
+  int alive;               /* started and not reaped yet */
   int fd[2];               /* read ends of stdout/stderr pipes, -1 = closed */
   cli_jobout out;          /* captured output and tag */
   char *tag;               /* --tag prefix (owned) */
@@ -231,21 +232,11 @@ static int job_spawn(runner *r, job *j) {
   j->attempts++;
   j->fd[0] = p_out[0];
   j->fd[1] = p_err[0];
-  if (exec_err) {
-    /* As a shell would say it; goes to the job's own stderr capture. */
-    cli_buf *eb = &j->out.buf[1];
-    cli_buf_adds(eb, "mproc: ");
-    cli_buf_adds(eb, r->cmd.path);
-    cli_buf_adds(eb, ": ");
-    cli_buf_adds(eb, strerror(exec_err));
-    cli_buf_addc(eb, '\n');
-    if (o->group_mode == CLI_OUT_UNGROUP) {
-      cli_write_all(2, eb->s, eb->len);
-      eb->len = 0;
-    }
-  }
+  (void)exec_err; /* the child already explained on the job's stderr */
   uint64_t base = (uint64_t)j->slot << 2;
-  if (ep_add(r, j->pidfd, base | 2) < 0 || (j->fd[0] >= 0 && ep_add(r, j->fd[0], base | 0) < 0) ||
+  j->alive = 1;
+  if ((j->pidfd >= 0 && ep_add(r, j->pidfd, base | 2) < 0) ||
+      (j->fd[0] >= 0 && ep_add(r, j->fd[0], base | 0) < 0) ||
       (j->fd[1] >= 0 && ep_add(r, j->fd[1], base | 1) < 0)) {
     cli_err("epoll: %s", strerror(errno));
     fatal_err(r);
@@ -326,7 +317,7 @@ static void check_halt(runner *r, job *j) {
     r->halt_exit = 0;
   if (o->halt_when == CLI_HALT_NOW) {
     for (int s = 0; s < r->maxjobs; s++)
-      if (r->slots[s] && r->slots[s]->pidfd >= 0) kill_job(r, r->slots[s]);
+      if (r->slots[s] && r->slots[s]->alive) kill_job(r, r->slots[s]);
   } else if (r->running > 0) {
     cli_err("halting: starting no more jobs; waiting for %d running job%s to finish", r->running,
             r->running == 1 ? "" : "s");
@@ -364,7 +355,7 @@ static void job_complete(runner *r, job *j) {
 }
 
 static void maybe_complete(runner *r, job *j) {
-  if (j->pidfd < 0 && j->fd[0] < 0 && j->fd[1] < 0) job_complete(r, j);
+  if (!j->alive && j->fd[0] < 0 && j->fd[1] < 0) job_complete(r, j);
 }
 
 /* Read what is available on one pipe; close it at EOF. */
@@ -396,13 +387,19 @@ static void drain(runner *r, job *j, int s) {
   cli_output_more(&r->out, &j->out, s, may_write(r, j));
 }
 
-static void reap(runner *r, job *j) {
+/* Collect the job's exit status (from si when the SIGCHLD fallback already
+ * reaped it) and read what its pipes still hold. */
+static void reap(runner *r, job *j, const siginfo_t *done) {
   siginfo_t si;
   memset(&si, 0, sizeof si);
-  while (waitid(P_PID, (id_t)j->pid, &si, WEXITED) < 0 && errno == EINTR) {
-  }
-  close(j->pidfd);
+  if (done)
+    si = *done;
+  else
+    while (waitid(P_PID, (id_t)j->pid, &si, WEXITED) < 0 && errno == EINTR) {
+    }
+  if (j->pidfd >= 0) close(j->pidfd);
   j->pidfd = -1;
+  j->alive = 0;
   if (si.si_code == CLD_EXITED) {
     j->exitval = si.si_status;
     j->sig = 0;
@@ -429,7 +426,7 @@ static void kill_step(runner *r, job *j) {
   }
   int sig = o->termseq_sig[j->kill_step];
   kill(-j->pid, sig);
-  if (j->pidfd >= 0) kill(j->pid, sig); /* in case it left its group */
+  if (j->alive) kill(j->pid, sig); /* in case it left its group */
   double wait = o->termseq_ms[j->kill_step] / 1000.0;
   j->kill_step++;
   /* After the last step keep sending KILL now and then: a group member
@@ -483,9 +480,34 @@ static double next_timeout(runner *r) {
   return best;
 }
 
+/* Without pidfds (kernel < 5.3, valgrind): reap whatever ended. */
+static void on_sigchld(runner *r) {
+  for (;;) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (si.si_pid == 0) return;
+    for (int s = 0; s < r->maxjobs; s++) {
+      job *j = r->slots[s];
+      if (j && j->alive && j->pid == si.si_pid) {
+        reap(r, j, &si);
+        maybe_complete(r, j);
+        break;
+      }
+    }
+  }
+}
+
 static void on_signal(runner *r) {
   int sig;
   while ((sig = cli_signals_read(r->sigfd)) > 0) {
+    if (sig == SIGCHLD) {
+      on_sigchld(r);
+      continue;
+    }
     /* One keypress can arrive twice (to mproc and to its group, as
      * timeout(1) sends it): a repeat within 50 ms is the same request. */
     double now = cli_now();
@@ -562,6 +584,7 @@ static int start_next(runner *r) {
     j->exitval = -1;
     j->killed = 2;
     j->pidfd = -1;
+    j->alive = 0;
     fatal_err(r);
     job_complete(r, j);
     return 0;
@@ -578,7 +601,7 @@ static void handle_event(runner *r, uint64_t tag) {
   job *j = r->slots[slot];
   if (!j) return;
   if (kind == 2) {
-    if (j->pidfd >= 0) reap(r, j);
+    if (j->alive) reap(r, j, NULL);
   } else {
     drain(r, j, kind);
   }
@@ -622,7 +645,7 @@ int cli_run(const cli_opts *o) {
   build_env(r);
   cli_progress_init(&r->prog, o->bar, o->eta, r->maxjobs);
 
-  r->sigfd = cli_signals_init(&r->origmask);
+  r->sigfd = cli_signals_init(&r->origmask, !cli_spawn_have_pidfd());
   r->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (cli_input_uses_stdin(r->in)) r->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   struct epoll_event sev = {.events = EPOLLIN, .data.u64 = EV_SIGNAL};

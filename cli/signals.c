@@ -10,9 +10,10 @@
 
 #include "util.h"
 
-int cli_signals_init(sigset_t *orig) {
+int cli_signals_init(sigset_t *orig, int with_chld) {
   sigset_t set;
   sigemptyset(&set);
+  if (with_chld) sigaddset(&set, SIGCHLD);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGHUP);

@@ -15,8 +15,9 @@
 #include <signal.h>
 
 /* Block the signals, ignore SIGPIPE; *orig gets the previous mask.
- * Returns the signalfd or -1 (message printed). */
-int cli_signals_init(sigset_t *orig);
+ * with_chld: also deliver SIGCHLD through the signalfd (the fallback when
+ * the kernel has no pidfds). Returns the signalfd or -1 (message printed). */
+int cli_signals_init(sigset_t *orig, int with_chld);
 /* Read one pending signal from fd: the signal number, or 0 if none. */
 int cli_signals_read(int fd);
 /* Die of sig with its default action (returns only if that fails). */

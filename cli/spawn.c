@@ -11,14 +11,18 @@
  *  3. dup2 the pipes onto 0/1/2 (they are CLOEXEC, the copies are not).
  *  4. SIGPIPE back to default (mproc ignores it) and the original signal
  *     mask (mproc blocks the signals it reads through a signalfd).
- *  5. execve; on failure store errno where the parent can read it (the
- *     memory is shared until exec or exit) and _exit(127).
+ *  5. execve; on failure write the reason to the job's stderr and
+ *     _exit(127) (126 when found but not executable), as sh does. errno is
+ *     also stored where the parent can read it (memory is shared until
+ *     exec or exit with a real vfork; sanitizers may turn vfork into fork,
+ *     so nothing depends on it).
  * The child calls only async-signal-safe functions and never returns.
  */
 #include "spawn.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -51,8 +55,32 @@ static void __attribute__((noreturn)) child(const cli_spawn_req *r) {
     execve(r->path, r->argv, r->envp);
   else
     execvpe(r->path, r->argv, r->envp);
-  g_child_errno = errno ? errno : ENOEXEC;
-  _exit(errno == ENOENT ? 127 : 126);
+  int e = errno ? errno : ENOEXEC;
+  g_child_errno = e;
+  /* Say why on the job's stderr, as a shell would. Only write(), and
+   * strerrordesc_np() which reads a static table: safe in this child. */
+  const char *desc = strerrordesc_np(e);
+  if (!desc) desc = "cannot execute";
+  ssize_t w = write(2, "mproc: ", 7);
+  w = write(2, r->path, strlen(r->path));
+  w = write(2, ": ", 2);
+  w = write(2, desc, strlen(desc));
+  w = write(2, "\n", 1);
+  (void)w;
+  _exit(e == ENOENT ? 127 : 126);
+}
+
+int cli_spawn_have_pidfd(void) {
+  static int have = -1;
+  if (have < 0) {
+    int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    have = fd >= 0;
+    if (fd >= 0) close(fd);
+    /* For tests of the fallback on kernels that have pidfds. */
+    const char *force = getenv("MPROC_CLI_NO_PIDFD");
+    if (force && *force == '1') have = 0;
+  }
+  return have;
 }
 
 int cli_spawn(const cli_spawn_req *r, pid_t *pid, int *pidfd, int *exec_err) {
@@ -62,8 +90,9 @@ int cli_spawn(const cli_spawn_req *r, pid_t *pid, int *pidfd, int *exec_err) {
   if (p < 0) return -errno;
   if (p == 0) child(r);
   *exec_err = g_child_errno;
-  int fd = (int)syscall(SYS_pidfd_open, p, 0);
-  if (fd < 0) {
+  int fd = -1;
+  if (cli_spawn_have_pidfd()) fd = (int)syscall(SYS_pidfd_open, p, 0);
+  if (fd < 0 && cli_spawn_have_pidfd()) {
     int e = errno;
     /* Cannot watch it: kill and reap it so it is not left behind. */
     kill(-p, SIGKILL);

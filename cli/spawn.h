@@ -27,9 +27,15 @@ typedef struct cli_spawn_req {
 } cli_spawn_req;
 
 /* Start the program. On success returns 0 with *pid and *pidfd (CLOEXEC);
- * *exec_err is 0, or the errno of a failed execve (the child then exited
- * with 127 and must still be reaped through the pidfd).
+ * when execve failed the child has written the reason to its stderr and
+ * exited with 127 (126: not executable) - it is reaped like any job; with
+ * a real vfork *exec_err also holds its errno (0 otherwise).
  * Returns -errno when no process could be created (EAGAIN, ENOMEM...). */
 int cli_spawn(const cli_spawn_req *r, pid_t *pid, int *pidfd, int *exec_err);
+
+/* 1 when the kernel gives pidfds (Linux >= 5.3; not under valgrind 3.19).
+ * Without them cli_spawn() returns *pidfd = -1 and the runner reaps on
+ * SIGCHLD instead. Probed once. */
+int cli_spawn_have_pidfd(void);
 
 #endif

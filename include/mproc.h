@@ -131,55 +131,413 @@ typedef enum mproc_start_method {
 } mproc_start_method_t;
 
 typedef struct mproc_init_opts {
-  size_t heap_size; /* bytes reserved for the shared heap (sparse: memory is
-                       used only when touched). 0 = $MPROC_HEAP_SIZE (bytes,
-                       suffixes K/M/G allowed) or the default, 1 GiB. */
+  size_t heap_size; /* bytes of address space for the family's shared heap,
+                       1 MiB .. 1 TiB (sparse: memory is used only when
+                       touched; about 0.4 % goes to metadata). 0 = the
+                       environment variable MPROC_HEAP_SIZE, else 1 GiB.
+                       MPROC_HEAP_SIZE is decimal digits with an optional
+                       suffix K, M, G or T (powers of 1024, any case) and an
+                       optional B: "512M", "2g", "1048576", "8MB". Anything
+                       else (signs, spaces, hex, fractions, overflow, out of
+                       range) makes initialisation fail with -EINVAL. */
   int start_method; /* mproc_start_method_t default; 0 = fork */
   unsigned flags;   /* reserved, must be 0 */
 } mproc_init_opts;
 
 /*
  * Initialise the library explicitly. Optional: every call initialises it
- * lazily with defaults. Returns 0, -EINVAL on bad options, -EBUSY if already
- * initialised with different options, or a system error (mapping the heap).
- * Call it early, before threads and children, to set the heap size.
+ * lazily with defaults (and $MPROC_HEAP_SIZE). opts may be NULL.
+ * Returns 0; -EINVAL on bad options (flags != 0, unknown start method,
+ * heap_size outside 1 MiB .. 1 TiB, invalid $MPROC_HEAP_SIZE); -EBUSY if
+ * already initialised with a different non-zero heap_size (same size or 0:
+ * 0); -ENOMEM or another -errno if the heap cannot be created. A failed
+ * initialisation leaves the library uninitialised (it may be retried).
+ * Call it early, before threads and children, to set the heap size. Forked
+ * and spawned children inherit the parent's heap: init in a child is a
+ * no-op. Thread-safe.
  */
 MPROC_EXPORT int mproc_init(const mproc_init_opts *opts);
 
 typedef struct mproc_heap_stats {
-  size_t capacity;    /* bytes the heap can hold in all */
-  size_t used;        /* bytes handed out to live blocks (with rounding) */
-  size_t live_blocks; /* blocks allocated and not yet freed */
-  size_t resident;    /* bytes of the heap backed by memory now (approx.) */
-  size_t recoveries;  /* times the heap was repaired after a process died
-                         inside an allocation or free */
+  size_t capacity;    /* bytes of data pages (heap_size minus metadata) */
+  size_t used;        /* bytes handed out to live blocks, rounded up to the
+                         block's size class (small) or to pages (large) */
+  size_t live_blocks; /* blocks allocated and not yet freed, family-wide */
+  size_t resident;    /* bytes of the heap's memfd backed by memory now */
+  size_t recoveries;  /* times a lock of the heap was taken over from a dead
+                         process and its half-done change rolled back */
 } mproc_heap_stats;
 
 /*
- * Allocate size bytes (1 .. capacity) in the family's shared heap; *out is a
- * pointer valid in every process of the family, 16-byte aligned, contents
- * zeroed. Returns 0, -EINVAL (NULL out, size 0), -ENOMEM when the heap is
- * full. Async-signal-safe: no. Fork-safe: yes (a process killed inside it
- * never leaves the heap locked or corrupt).
+ * Allocate size bytes (1 .. capacity) in the family's shared heap. *out is
+ * a pointer valid at the same address in every process of the family
+ * (parent, forked, forkserver-made and spawned children, including those
+ * started before the allocation), 16-byte aligned (64-byte aligned when size
+ * is a multiple of 64, as for structs declared aligned(64); 4096-byte
+ * aligned above 16 KiB), contents zeroed; it stays
+ * valid until freed by any process. Blocks up to 16 KiB come from size
+ * classes (16-byte steps to 128, then four per power of two), larger ones
+ * are whole 4 KiB pages.
+ * Returns 0; -EINVAL (out NULL, size 0; *out untouched); -ENOMEM when the
+ * heap has no room (after giving cached memory back and retrying), never a
+ * crash. Thread-safe; any process may call it concurrently. Crash-safe: a
+ * process killed at any instant inside it leaves the heap consistent and
+ * unlocked (the block being allocated may leak). Not async-signal-safe.
  */
 MPROC_EXPORT int mproc_heap_alloc(size_t size, void **out);
 
-/* Free a block from mproc_heap_alloc (any process of the family may free
- * it). NULL is a no-op (0). -EINVAL if p is not a live heap block (detected
- * for pointers outside the heap and for most double frees). */
+/*
+ * Free a block from mproc_heap_alloc; any process of the family may free
+ * any block. NULL is a no-op (0). -EINVAL if p is not the start of a live
+ * heap block: pointers outside the heap, into the middle of a block, to free
+ * memory, and double frees are detected (a double free after the block was
+ * handed out again cannot be told from a valid free). Large blocks' pages go
+ * back to the OS (beyond a small resident reserve, see mproc_heap_trim);
+ * the first 4 KiB of a freed block keep their contents until reused, so an
+ * object's "destroyed" magic stays readable. Thread- and crash-safe as
+ * mproc_heap_alloc.
+ */
 MPROC_EXPORT int mproc_heap_free(void *p);
 
-/* Fill *st with the heap's current figures. -EINVAL on NULL. */
+/* Fill *st with the heap's current figures (a lock-free snapshot: exact
+ * when the family is quiet). -EINVAL on NULL, or an init error. */
 MPROC_EXPORT int mproc_heap_stats_get(mproc_heap_stats *st);
 
-/* Non-zero when p points into the family's shared heap. */
+/* 1 when p points into the data area of the family's shared heap (a block
+ * or free memory), 0 otherwise (NULL, not initialised, elsewhere). */
 MPROC_EXPORT int mproc_heap_contains(const void *p);
 
+/* Give memory the heap keeps for reuse back to the OS: empty slabs cached
+ * per size class and recently freed spans kept resident (at most 1/16 of
+ * the heap, 32 MiB). Returns 0, or an init error. The heap also does this by
+ * itself before reporting -ENOMEM. Thread-safe. */
+MPROC_EXPORT int mproc_heap_trim(void);
+
 /* @@SECTION sync: locks, semaphores, conditions, events, barriers @@ */
+
+/*
+ * Synchronisation primitives (docs/sync.md). Every object lives in the
+ * family's shared heap: the pointer is valid in every process of the family
+ * (fork, forkserver and spawn children) and is passed to a child by value.
+ * Objects created after a child started are usable by it too.
+ *
+ * Common contract:
+ *  - create(&obj, ...) returns 0, -EINVAL (NULL out pointer or bad
+ *    argument) or -ENOMEM (shared heap full). destroy(NULL) is a no-op (0).
+ *  - Every call on a destroyed object returns MPROC_EDESTROYED (detected by
+ *    a magic number until the heap reuses the block); a pointer that is not
+ *    such an object (outside the heap or of another kind) returns -EINVAL.
+ *  - timeout: seconds, -1 = forever, 0 = poll, > 0 = at most that long;
+ *    any other value (< -1, NaN, huge) is -EINVAL. A wait that runs out
+ *    (including a poll that finds the object busy) returns -ETIMEDOUT.
+ *  - Waiting spins for a bounded, adaptive few microseconds, then sleeps on
+ *    a futex: no CPU is used while asleep.
+ *  - Thread-safe, and usable from any process of the family.
+ */
+
+/* ---- Lock (Python's multiprocessing.Lock) ---- */
+
+/* A robust, non-recursive mutex owned by the thread that acquired it. */
+typedef struct mproc_lock mproc_lock_t;
+
+/* Create an unlocked Lock. 0, -EINVAL, -ENOMEM. */
+MPROC_EXPORT int mproc_lock_create(mproc_lock_t **lock);
+
+/* Free a Lock. A lock held by the calling thread is released first; one
+ * held by another thread gives -EBUSY (nothing freed). NULL: 0. */
+MPROC_EXPORT int mproc_lock_destroy(mproc_lock_t *lock);
+
+/*
+ * Acquire, waiting up to timeout seconds. Returns:
+ *   0                  acquired;
+ *   MPROC_EOWNERDEAD   acquired, but the previous owner (a thread or a
+ *                      process) died holding it: the protected data may be
+ *                      half-updated; repair it, then release as usual;
+ *   -ETIMEDOUT         not acquired in time (timeout 0: it was held);
+ *   -EDEADLK           the calling thread already holds it (Python would
+ *                      hang forever);
+ *   -EINVAL / MPROC_EDESTROYED as in the common contract.
+ */
+MPROC_EXPORT int mproc_lock_acquire(mproc_lock_t *lock, double timeout);
+
+/* Release. -EPERM if the calling thread does not hold it (unlike Python,
+ * where any process may release a Lock: ownership is what makes it robust). */
+MPROC_EXPORT int mproc_lock_release(mproc_lock_t *lock);
+
+/* 1 if held by anyone, 0 if free (a snapshot), or an error code. */
+MPROC_EXPORT int mproc_lock_locked(const mproc_lock_t *lock);
+
+/* 1 if held by the calling thread, 0 if not, or an error code. */
+MPROC_EXPORT int mproc_lock_is_mine(const mproc_lock_t *lock);
+
+/* ---- RLock (Python's multiprocessing.RLock) ---- */
+
+/* A robust recursive mutex: the owning thread may acquire it again; it is
+ * free once released as many times as acquired. */
+typedef struct mproc_rlock mproc_rlock_t;
+
+MPROC_EXPORT int mproc_rlock_create(mproc_rlock_t **rlock);
+/* As mproc_lock_destroy. */
+MPROC_EXPORT int mproc_rlock_destroy(mproc_rlock_t *rlock);
+/* As mproc_lock_acquire, but re-acquiring by the owner returns 0 at once
+ * (depth + 1; -EOVERFLOW past 2^32 - 1 levels). MPROC_EOWNERDEAD: the dead
+ * owner's depth is discarded, the caller holds it with depth 1. */
+MPROC_EXPORT int mproc_rlock_acquire(mproc_rlock_t *rlock, double timeout);
+/* Drop one level. -EPERM if the calling thread does not hold it. */
+MPROC_EXPORT int mproc_rlock_release(mproc_rlock_t *rlock);
+/* 1 if held by anyone, 0 if free, or an error code. */
+MPROC_EXPORT int mproc_rlock_locked(const mproc_rlock_t *rlock);
+/* The calling thread's recursion depth (0 when it does not hold it). */
+MPROC_EXPORT int mproc_rlock_depth(const mproc_rlock_t *rlock);
+
+/* ---- Semaphore and BoundedSemaphore ---- */
+
+/* A counting semaphore. A process that dies "holding" a unit cannot be
+ * detected (a semaphore has no owner): the unit is lost, as in Python. */
+typedef struct mproc_sem mproc_sem_t;
+
+/* Semaphore with an initial value 0 .. INT_MAX (-EINVAL if negative). */
+MPROC_EXPORT int mproc_sem_create(mproc_sem_t **sem, int value);
+/* BoundedSemaphore: like a Semaphore whose value may never exceed the
+ * initial one; an extra release returns -EOVERFLOW. */
+MPROC_EXPORT int mproc_bsem_create(mproc_sem_t **sem, int value);
+/* Free either kind. Destroying a semaphore others still wait on is a bug
+ * that cannot be detected. NULL: 0. */
+MPROC_EXPORT int mproc_sem_destroy(mproc_sem_t *sem);
+/* Take one unit, waiting up to timeout. 0, -ETIMEDOUT, -EINVAL, EDESTROYED. */
+MPROC_EXPORT int mproc_sem_acquire(mproc_sem_t *sem, double timeout);
+/* Give one unit back (any thread or process may). -EOVERFLOW when a
+ * BoundedSemaphore is already at its initial value or a Semaphore at
+ * INT_MAX (the value is unchanged). */
+MPROC_EXPORT int mproc_sem_release(mproc_sem_t *sem);
+/* The current value (a snapshot). -EINVAL on NULL value. */
+MPROC_EXPORT int mproc_sem_get_value(const mproc_sem_t *sem, int *value);
+
+/* ---- Condition (Python's multiprocessing.Condition) ---- */
+
+typedef struct mproc_cond mproc_cond_t;
+
+/* Create a condition over a Lock, or over its own new RLock when lock is
+ * NULL (Python's default). The lock must outlive the condition. -EINVAL if
+ * lock is not a live Lock (MPROC_EDESTROYED if destroyed). */
+MPROC_EXPORT int mproc_cond_create(mproc_cond_t **cond, mproc_lock_t *lock);
+/* Create a condition over an existing RLock. */
+MPROC_EXPORT int mproc_cond_create_rlock(mproc_cond_t **cond, mproc_rlock_t *rlock);
+/* Free the condition (and its own RLock, -EBUSY if another thread holds
+ * it). Waiters must be gone. NULL: 0. */
+MPROC_EXPORT int mproc_cond_destroy(mproc_cond_t *cond);
+/* Acquire / release the condition's lock: the results of the underlying
+ * mproc_lock_* / mproc_rlock_* call. */
+MPROC_EXPORT int mproc_cond_acquire(mproc_cond_t *cond, double timeout);
+MPROC_EXPORT int mproc_cond_release(mproc_cond_t *cond);
+/*
+ * Wait for a notify. The caller must hold the lock (-EPERM otherwise); it is
+ * released completely (every RLock level) while waiting and always held
+ * again when the call returns. Returns 0 when notified (rarely spuriously,
+ * e.g. after a waiter was killed: re-check your predicate), -ETIMEDOUT,
+ * MPROC_EOWNERDEAD (re-acquiring found the lock's owner dead; the caller
+ * holds it and should repair the data; notified or not is unknown), -ENOMEM
+ * (no room in the shared heap for the waiter's small queue node; the lock
+ * was not released).
+ */
+MPROC_EXPORT int mproc_cond_wait(mproc_cond_t *cond, double timeout);
+/* Python's wait_for: wait until pred(arg) returns non-zero, evaluating it
+ * with the lock held, at most timeout seconds in all. 0 when the predicate
+ * holds, -ETIMEDOUT when it still does not, MPROC_EOWNERDEAD (returned at
+ * once, lock held), -EPERM, -EINVAL (NULL pred). */
+MPROC_EXPORT int mproc_cond_wait_for(mproc_cond_t *cond, int (*pred)(void *arg),
+                                     void *arg, double timeout);
+/* Wake up to n waiters (n >= 0; -EINVAL if negative). The caller must hold
+ * the lock (-EPERM). Exactly min(n, waiting) waits return 0. */
+MPROC_EXPORT int mproc_cond_notify(mproc_cond_t *cond, int n);
+/* Wake every waiter. The caller must hold the lock (-EPERM). */
+MPROC_EXPORT int mproc_cond_notify_all(mproc_cond_t *cond);
+
+/* ---- Event (Python's multiprocessing.Event) ---- */
+
+typedef struct mproc_event mproc_event_t;
+
+/* Create a cleared Event. */
+MPROC_EXPORT int mproc_event_create(mproc_event_t **event);
+MPROC_EXPORT int mproc_event_destroy(mproc_event_t *event);
+/* Set the flag and wake every waiter. */
+MPROC_EXPORT int mproc_event_set(mproc_event_t *event);
+/* Clear the flag. */
+MPROC_EXPORT int mproc_event_clear(mproc_event_t *event);
+/* 1 if set, 0 if not, or an error code. */
+MPROC_EXPORT int mproc_event_is_set(const mproc_event_t *event);
+/* Wait until the flag is set. 0 when set (also when a set() happened while
+ * waiting and a clear() followed at once), -ETIMEDOUT. */
+MPROC_EXPORT int mproc_event_wait(mproc_event_t *event, double timeout);
+
+/* ---- Barrier (Python's multiprocessing.Barrier) ---- */
+
+typedef struct mproc_barrier mproc_barrier_t;
+
+/* A barrier for parties (1 .. 2^20) waiters. No action callable. */
+MPROC_EXPORT int mproc_barrier_create(mproc_barrier_t **barrier, int parties);
+/* Free it. -EBUSY while parties are waiting in it. NULL: 0. */
+MPROC_EXPORT int mproc_barrier_destroy(mproc_barrier_t *barrier);
+/*
+ * Wait until `parties` callers are waiting, then release them all.
+ * Returns the arrival index 0 .. parties-1 (unique per cycle; the last to
+ * arrive gets parties-1). Errors:
+ *   MPROC_EBROKEN  the barrier is broken (abort(), another waiter timed
+ *                  out, a waiting party's process died) or was reset while
+ *                  waiting; it stays broken until mproc_barrier_reset();
+ *   -ETIMEDOUT     this wait ran out: the barrier is now broken (others get
+ *                  MPROC_EBROKEN), as in Python; or (barrier intact) the
+ *                  previous cycle did not drain in time.
+ */
+MPROC_EXPORT int mproc_barrier_wait(mproc_barrier_t *barrier, double timeout);
+/* Put it in the broken state: current and future waits return
+ * MPROC_EBROKEN until reset. */
+MPROC_EXPORT int mproc_barrier_abort(mproc_barrier_t *barrier);
+/* Return it to the empty state; current waiters get MPROC_EBROKEN. */
+MPROC_EXPORT int mproc_barrier_reset(mproc_barrier_t *barrier);
+/* parties; the number waiting in the current cycle; 1 if broken, 0 if not.
+ * Each returns an error code for a bad barrier. */
+MPROC_EXPORT int mproc_barrier_parties(const mproc_barrier_t *barrier);
+MPROC_EXPORT int mproc_barrier_n_waiting(mproc_barrier_t *barrier);
+MPROC_EXPORT int mproc_barrier_broken(mproc_barrier_t *barrier);
 
 /* @@END sync @@ */
 
 /* @@SECTION values: Value, Array, named shared memory @@ */
+
+/*
+ * Shared values (docs/values.md): Python's Value, Array, RawValue,
+ * RawArray, of any element size, in the family's shared heap (pointers valid
+ * in every process of the family, also for objects created after a child
+ * started). Same common contract as the sync section (NULL/-EINVAL,
+ * -ENOMEM, MPROC_EDESTROYED, destroy(NULL) = 0).
+ *
+ * Synchronized objects copy under a Lock (get_lock() returns it, usable with
+ * the mproc_lock_* API). The accessors skip locking when the calling thread
+ * already holds that lock, so "acquire get_lock(); get; set; release" is
+ * the way to make a read-modify-write atomic (Python's
+ * `with v.get_lock(): v.value += 1`). If the lock's previous owner died
+ * holding it, an accessor still does its copy and returns MPROC_EOWNERDEAD.
+ */
+
+typedef struct mproc_value mproc_value_t;
+typedef struct mproc_array mproc_array_t;
+
+#define MPROC_VALUE_RAW (1u << 0) /* no lock: RawValue / RawArray */
+
+typedef struct mproc_value_opts {
+  unsigned flags;      /* MPROC_VALUE_* (0 = synchronized with its own Lock);
+                          unknown bits: -EINVAL */
+  mproc_lock_t *lock;  /* use this Lock instead of a new one (Python's lock=
+                          argument); not owned: it must outlive the object.
+                          With MPROC_VALUE_RAW: -EINVAL */
+} mproc_value_opts;
+
+/* Create a Value of size bytes (>= 1), initialised from init (size bytes)
+ * or zeroed when init is NULL. opts NULL = synchronized with its own Lock.
+ * -EINVAL (NULL value, size 0, bad opts, opts->lock not a live Lock:
+ * MPROC_EDESTROYED if destroyed), -ENOMEM. */
+MPROC_EXPORT int mproc_value_create(mproc_value_t **value, size_t size,
+                                    const void *init, const mproc_value_opts *opts);
+/* Free it (and its own Lock; -EBUSY if another thread holds that). */
+MPROC_EXPORT int mproc_value_destroy(mproc_value_t *value);
+/* Copy the value out / in under its lock. size must be the value's size
+ * (-EINVAL otherwise). 0 or MPROC_EOWNERDEAD (copy done). */
+MPROC_EXPORT int mproc_value_get(mproc_value_t *value, void *out, size_t size);
+MPROC_EXPORT int mproc_value_set(mproc_value_t *value, const void *in, size_t size);
+/* The bytes themselves (16-byte aligned), for raw use or under get_lock().
+ * NULL for a bad value. Valid in every process of the family. */
+MPROC_EXPORT void *mproc_value_ptr(mproc_value_t *value);
+/* Size in bytes (0 for a bad value). */
+MPROC_EXPORT size_t mproc_value_size(const mproc_value_t *value);
+/* The Lock guarding the value. -ENOTSUP for a raw value. */
+MPROC_EXPORT int mproc_value_get_lock(mproc_value_t *value, mproc_lock_t **lock);
+/* Typed helpers for 8-byte values (-EINVAL when the size is not 8).
+ * add_i64 adds delta atomically under the lock (wrapping) and stores the
+ * new value in *result when result is not NULL. */
+MPROC_EXPORT int mproc_value_get_i64(mproc_value_t *value, int64_t *out);
+MPROC_EXPORT int mproc_value_set_i64(mproc_value_t *value, int64_t x);
+MPROC_EXPORT int mproc_value_add_i64(mproc_value_t *value, int64_t delta, int64_t *result);
+MPROC_EXPORT int mproc_value_get_f64(mproc_value_t *value, double *out);
+MPROC_EXPORT int mproc_value_set_f64(mproc_value_t *value, double x);
+
+/* Create an Array of count (>= 1) elements of elem_size (>= 1) bytes,
+ * initialised from init (elem_size * count bytes) or zeroed. -EINVAL also
+ * when elem_size * count overflows. */
+MPROC_EXPORT int mproc_array_create(mproc_array_t **array, size_t elem_size, size_t count,
+                                    const void *init, const mproc_value_opts *opts);
+MPROC_EXPORT int mproc_array_destroy(mproc_array_t *array);
+/* Number of elements / element size (0 for a bad array). */
+MPROC_EXPORT size_t mproc_array_len(const mproc_array_t *array);
+MPROC_EXPORT size_t mproc_array_elem_size(const mproc_array_t *array);
+/* Element i copied out / in under the lock. -ERANGE if i >= len. */
+MPROC_EXPORT int mproc_array_get(mproc_array_t *array, size_t i, void *out);
+MPROC_EXPORT int mproc_array_set(mproc_array_t *array, size_t i, const void *in);
+/* Elements [start, start + n) copied out / in under the lock, as one
+ * atomic step (Python's slices). -ERANGE if the range passes the end;
+ * n = 0 is a no-op. */
+MPROC_EXPORT int mproc_array_read(mproc_array_t *array, size_t start, size_t n, void *out);
+MPROC_EXPORT int mproc_array_write(mproc_array_t *array, size_t start, size_t n,
+                                   const void *in);
+/* The elements themselves (16-byte aligned), NULL for a bad array. */
+MPROC_EXPORT void *mproc_array_ptr(mproc_array_t *array);
+/* The Lock guarding the array. -ENOTSUP for a raw array. */
+MPROC_EXPORT int mproc_array_get_lock(mproc_array_t *array, mproc_lock_t **lock);
+/* Typed element helpers for 8-byte elements (-EINVAL otherwise). */
+MPROC_EXPORT int mproc_array_get_i64(mproc_array_t *array, size_t i, int64_t *out);
+MPROC_EXPORT int mproc_array_set_i64(mproc_array_t *array, size_t i, int64_t x);
+MPROC_EXPORT int mproc_array_get_f64(mproc_array_t *array, size_t i, double *out);
+MPROC_EXPORT int mproc_array_set_f64(mproc_array_t *array, size_t i, double x);
+
+/* ---- Named shared memory (Python's shared_memory.SharedMemory) ---- */
+
+/*
+ * A segment named N is /dev/shm/mproc.N, attachable by any process that
+ * knows the name (not only the family). $MPROC_SHM_DIR (an absolute path)
+ * replaces /dev/shm, for tests and sandboxes: every process using a segment
+ * must see the same value. A handle is private to the process that opened
+ * it; it holds no file descriptor.
+ *
+ * Lifetime: a segment created without MPROC_SHM_KEEP is unlinked
+ * automatically once every process of the creating family has exited -
+ * normally, by a signal, or by SIGKILL (a tracker process watches the
+ * family; see docs/values.md for the exact guarantee). With MPROC_SHM_KEEP
+ * it stays until someone calls mproc_shm_unlink*(). Attaching never ties
+ * the segment's life to the attaching process.
+ */
+typedef struct mproc_shm mproc_shm_t;
+
+#define MPROC_SHM_KEEP (1u << 0) /* keep the segment after the family exits */
+#define MPROC_SHM_NAME_MAX 200   /* longest name accepted */
+
+/*
+ * Create a new segment of size bytes (zeroed) and map it. name: 1 ..
+ * MPROC_SHM_NAME_MAX bytes, no '/'; NULL = a random unique name (read it
+ * with mproc_shm_name). Returns 0, -EINVAL (NULL out, size 0 or >
+ * PTRDIFF_MAX, bad name, unknown flags, $MPROC_SHM_DIR not absolute or
+ * longer than 256 bytes), -ENAMETOOLONG, -EEXIST (name
+ * taken), -ENOMEM, or another -errno from the system.
+ */
+MPROC_EXPORT int mproc_shm_create(mproc_shm_t **shm, const char *name, size_t size,
+                                  unsigned flags);
+/* Map an existing segment. -ENOENT if there is none by that name, -EINVAL
+ * / -ENAMETOOLONG for a bad name, -EAGAIN if its creator has not sized it
+ * yet. */
+MPROC_EXPORT int mproc_shm_attach(mproc_shm_t **shm, const char *name);
+/* The mapping (page aligned), its size in bytes, the segment's name (owned
+ * by the handle). NULL / 0 / NULL for a bad handle. */
+MPROC_EXPORT void *mproc_shm_ptr(const mproc_shm_t *shm);
+MPROC_EXPORT size_t mproc_shm_size(const mproc_shm_t *shm);
+MPROC_EXPORT const char *mproc_shm_name(const mproc_shm_t *shm);
+/* Unmap and free the handle (the segment itself stays; see unlink). The
+ * handle is invalid afterwards. NULL: 0. */
+MPROC_EXPORT int mproc_shm_close(mproc_shm_t *shm);
+/* Remove the segment's name now (existing mappings stay valid). -ENOENT if
+ * already removed. Call before close. */
+MPROC_EXPORT int mproc_shm_unlink(mproc_shm_t *shm);
+/* Remove a segment by name (for cleaning up KEEP segments). -ENOENT, -EINVAL,
+ * -ENAMETOOLONG. */
+MPROC_EXPORT int mproc_shm_unlink_name(const char *name);
 
 /* @@END values @@ */
 
@@ -1117,6 +1475,171 @@ MPROC_EXPORT mproc_dict_t *mproc_namespace_dict(mproc_namespace_t *ns);
 /* @@END shared @@ */
 
 /* @@SECTION manager: manager server and proxies @@ */
+
+/*
+ * Managers (Python's Manager() / BaseManager): a server process hosting
+ * named objects - dict, list, namespace, queue, lock, event, value - that
+ * clients reach through proxies, locally over a Unix socket or from other
+ * machines over TCP.
+ *
+ * Start one from a program with mproc_manager_start() (forks the server as a
+ * daemon child; it exits when the owner exits or dies), or run one with
+ * mproc_manager_serve() / the standalone `mproc-manager` tool, and connect by
+ * address with mproc_manager_connect().
+ *
+ * Addresses: "unix:/path", "unix:@name" (abstract socket, nothing on disk),
+ * "tcp:HOST:PORT" (port 0 = any free port; mproc_manager_address() tells
+ * which). Every connection is authenticated by mutual HMAC-SHA256
+ * challenge-response over the authkey; an authkey is mandatory over TCP.
+ * The protocol is a versioned, typed, length-prefixed binary format
+ * (docs/manager.md); the server never executes anything it receives.
+ *
+ * Proxies for dict, list and namespace are mproc_dict_t / mproc_list_t /
+ * mproc_namespace_t handles used with the ordinary mproc_dict_* /
+ * mproc_list_* / mproc_namespace_* calls. Queue, lock, event and value
+ * proxies have the mproc_mqueue_* / mproc_mlock_* / mproc_mevent_* /
+ * mproc_mvalue_* calls below. Every proxy call may also return the
+ * transport's errors: MPROC_EEOF or -ECONNRESET when the server is gone (never
+ * a hang), -ECONNREFUSED when it cannot be reached.
+ *
+ * Proxies and the manager handle are process-local: a forked child may use
+ * the ones it inherited (it opens its own connections on first use). They
+ * are thread-safe (each concurrent call uses its own connection). Destroy
+ * proxies before the manager handle (mproc_proxy_destroy).
+ */
+typedef struct mproc_manager mproc_manager_t;
+typedef struct mproc_mqueue mproc_mqueue_t;
+typedef struct mproc_mlock mproc_mlock_t;
+typedef struct mproc_mevent mproc_mevent_t;
+typedef struct mproc_mvalue mproc_mvalue_t;
+
+typedef struct mproc_manager_opts {
+  const char *address;   /* where to listen (start/serve); NULL = a fresh
+                            abstract Unix socket "unix:@mproc-mgr-PID-RANDOM" */
+  const void *authkey;   /* NULL = 32 random bytes (start) / none (serve on
+                            a Unix socket); required for TCP */
+  size_t authkey_len;    /* bytes at authkey, 1..1024 */
+  size_t max_message;    /* largest request or reply in bytes; 0 = 64 MiB */
+  int max_connections;   /* concurrent client connections; 0 = 256 */
+  int max_objects;       /* named objects; 0 = 65536 */
+  double frame_timeout;  /* seconds a client may take to finish sending a
+                            request (or the handshake) once started; 0 = 30 */
+} mproc_manager_opts;
+
+/* A custom server-side operation (Python's register()): gets the request
+ * bytes, returns 0 and optionally a malloc()ed reply in *out / *outlen (the
+ * server frees it), or a negative error code passed to the caller. Runs on
+ * the server's thread for that client, concurrently with other clients:
+ * must be thread-safe. */
+typedef int (*mproc_manager_fn)(void *ctx, const void *in, size_t inlen, void **out,
+                                size_t *outlen);
+
+/* Register fn under name (1..255 bytes) for servers this process starts or
+ * serves afterwards (forked servers inherit the table). -EINVAL, -EEXIST,
+ * -ENOSPC (more than 256). Call before mproc_manager_start/serve. */
+MPROC_EXPORT int mproc_manager_register(const char *name, mproc_manager_fn fn, void *ctx);
+
+/* Fork a server (a daemon child process) listening on opts->address and
+ * connect to it. *m is the owner's handle. 0; -EINVAL (bad opts, TCP
+ * without authkey); -EADDRINUSE; -ENOMEM; process errors. */
+MPROC_EXPORT int mproc_manager_start(mproc_manager_t **m, const mproc_manager_opts *opts);
+
+/* Serve in the calling process until a client asks for shutdown or
+ * SIGTERM/SIGINT arrives (it installs handlers for both). If ready is not
+ * NULL it is called once with the bound address as soon as the server
+ * listens. 0 after a clean shutdown, or an error as for start. */
+MPROC_EXPORT int mproc_manager_serve(const mproc_manager_opts *opts,
+                                     void (*ready)(const char *address, void *arg),
+                                     void *arg);
+
+/* Connect to a running server. timeout: seconds for connect + handshake
+ * (-1 forever). 0; MPROC_EAUTH (wrong key); -ECONNREFUSED/-ENOENT (no
+ * server); -ETIMEDOUT; -EINVAL. */
+MPROC_EXPORT int mproc_manager_connect(mproc_manager_t **m, const char *address,
+                                       const void *authkey, size_t authkey_len,
+                                       double timeout);
+
+/* The server's address (static per handle). NULL on a bad m. */
+MPROC_EXPORT const char *mproc_manager_address(const mproc_manager_t *m);
+
+/* The authkey (to hand to other programs): *key points into m. */
+MPROC_EXPORT int mproc_manager_authkey(const mproc_manager_t *m, const void **key,
+                                       size_t *len);
+
+/* Round trip to the server. 0 or a transport error. */
+MPROC_EXPORT int mproc_manager_ping(mproc_manager_t *m);
+
+/* Ask the server to exit (any authenticated client may). The owner's handle
+ * also waits for the server process to end. Proxies then get MPROC_EEOF. */
+MPROC_EXPORT int mproc_manager_shutdown(mproc_manager_t *m);
+
+/* Close the handle's connections and free it. If this is the owner's handle
+ * (and in the owner process), shuts the server down first. NULL no-op. */
+MPROC_EXPORT int mproc_manager_destroy(mproc_manager_t *m);
+
+/* Get-or-create the named object (name 1..255 bytes) and a proxy for it.
+ * -EEXIST if the name holds another kind of object; -ENOSPC at the object
+ * limit; -EINVAL. The proxy is freed with the matching destroy call
+ * (mproc_dict_destroy, mproc_list_destroy, mproc_namespace_destroy) or
+ * mproc_proxy_destroy; that never removes the server's object. */
+MPROC_EXPORT int mproc_manager_dict(mproc_manager_t *m, const char *name, mproc_dict_t **d);
+MPROC_EXPORT int mproc_manager_list(mproc_manager_t *m, const char *name, mproc_list_t **l);
+MPROC_EXPORT int mproc_manager_namespace(mproc_manager_t *m, const char *name,
+                                         mproc_namespace_t **ns);
+/* maxsize: queue capacity in items, 0 = unbounded (used on creation). */
+MPROC_EXPORT int mproc_manager_queue(mproc_manager_t *m, const char *name, size_t maxsize,
+                                     mproc_mqueue_t **q);
+MPROC_EXPORT int mproc_manager_lock(mproc_manager_t *m, const char *name, mproc_mlock_t **l);
+MPROC_EXPORT int mproc_manager_event(mproc_manager_t *m, const char *name, mproc_mevent_t **e);
+MPROC_EXPORT int mproc_manager_value(mproc_manager_t *m, const char *name, mproc_mvalue_t **v);
+
+/* Remove a named object from the server (frees it; proxies to it then get
+ * -ENOENT; blocked waiters on it return -ENOENT). 0, -ENOENT. */
+MPROC_EXPORT int mproc_manager_remove(mproc_manager_t *m, const char *name);
+
+/* Call a registered custom operation with in bytes; *out = malloc()ed reply
+ * (NUL-terminated, free() it; out may be NULL to drop it). Returns the
+ * operation's own return code, MPROC_ENOTREG for an unknown name. */
+MPROC_EXPORT int mproc_manager_call(mproc_manager_t *m, const char *name, const void *in,
+                                    size_t inlen, void **out, size_t *outlen);
+
+/* Free any proxy (dict, list, namespace, queue, lock, event, value). NULL
+ * no-op; -EINVAL if p is not a proxy. */
+MPROC_EXPORT int mproc_proxy_destroy(void *p);
+
+/* Queue (FIFO of byte strings). put blocks while a bounded queue is full,
+ * get while it is empty, up to timeout seconds (-1 forever, 0 poll):
+ * -ETIMEDOUT (put: Python's Full; get: Empty). get: MPROC_ETOOSHORT as for
+ * dicts (item kept). */
+MPROC_EXPORT int mproc_mqueue_put(mproc_mqueue_t *q, const void *data, size_t len,
+                                  double timeout);
+MPROC_EXPORT int mproc_mqueue_get(mproc_mqueue_t *q, void *buf, size_t cap, size_t *len,
+                                  double timeout);
+MPROC_EXPORT int mproc_mqueue_get_alloc(mproc_mqueue_t *q, void **data, size_t *len,
+                                        double timeout);
+MPROC_EXPORT int mproc_mqueue_qsize(mproc_mqueue_t *q, size_t *n);
+
+/* Lock (Python's manager Lock: any client may release it). A lock held by
+ * a connection that closes or dies is released by the server.
+ * acquire: 0, -ETIMEDOUT. release: 0, -EPERM when not held. */
+MPROC_EXPORT int mproc_mlock_acquire(mproc_mlock_t *l, double timeout);
+MPROC_EXPORT int mproc_mlock_release(mproc_mlock_t *l);
+
+/* Event. is_set: 1/0. wait: 0 when set, -ETIMEDOUT. */
+MPROC_EXPORT int mproc_mevent_set(mproc_mevent_t *e);
+MPROC_EXPORT int mproc_mevent_clear(mproc_mevent_t *e);
+MPROC_EXPORT int mproc_mevent_is_set(mproc_mevent_t *e);
+MPROC_EXPORT int mproc_mevent_wait(mproc_mevent_t *e, double timeout);
+
+/* Value: one byte string (initially empty), with int64/double helpers
+ * (8 bytes, host order). get: MPROC_ETOOSHORT rule; get_int/get_double:
+ * -EINVAL if the value is not 8 bytes. */
+MPROC_EXPORT int mproc_mvalue_set(mproc_mvalue_t *v, const void *data, size_t len);
+MPROC_EXPORT int mproc_mvalue_get(mproc_mvalue_t *v, void *buf, size_t cap, size_t *len);
+MPROC_EXPORT int mproc_mvalue_set_int(mproc_mvalue_t *v, int64_t x);
+MPROC_EXPORT int mproc_mvalue_get_int(mproc_mvalue_t *v, int64_t *x);
+MPROC_EXPORT int mproc_mvalue_set_double(mproc_mvalue_t *v, double x);
+MPROC_EXPORT int mproc_mvalue_get_double(mproc_mvalue_t *v, double *x);
 
 /* @@END manager @@ */
 

@@ -65,6 +65,7 @@ typedef struct run_opts {
   double sig_at[2];     /* > 0: send sig to mproc's process group then */
   int sig[2];
   const char *dir;      /* working directory for mproc (NULL: inherit) */
+  int pty_err;          /* mproc's stderr is a terminal (pty) */
 } run_opts;
 
 static void res_free(res *r) {
@@ -108,6 +109,18 @@ static void runv(res *r, const run_opts *ro, const char *const *args) {
   assert_int_equal(pipe2(pin, O_CLOEXEC), 0);
   assert_int_equal(pipe2(pout, O_CLOEXEC), 0);
   assert_int_equal(pipe2(perr, O_CLOEXEC), 0);
+  char slave[128] = "";
+  if (ro->pty_err) {
+    /* stderr on a pseudo-terminal: perr[0] becomes the master side. */
+    close(perr[0]);
+    close(perr[1]);
+    perr[0] = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    assert_true(perr[0] >= 0);
+    assert_int_equal(grantpt(perr[0]), 0);
+    assert_int_equal(unlockpt(perr[0]), 0);
+    assert_int_equal(ptsname_r(perr[0], slave, sizeof slave), 0);
+    perr[1] = -1;
+  }
   pid_t gen = -1;
   if (ro->gen_lines > 0) {
     gen = fork();
@@ -118,7 +131,7 @@ static void runv(res *r, const run_opts *ro, const char *const *args) {
       close(pout[0]);
       close(pout[1]);
       close(perr[0]);
-      close(perr[1]);
+      if (perr[1] >= 0) close(perr[1]);
       close(pin[0]);
       static char buf[1 << 16];
       size_t n = 0;
@@ -147,14 +160,21 @@ static void runv(res *r, const run_opts *ro, const char *const *args) {
       close(dn);
     }
     dup2(pout[1], 1);
-    dup2(perr[1], 2);
+    if (slave[0]) {
+      int t = open(slave, O_RDWR | O_NOCTTY);
+      if (t < 0) _exit(126);
+      dup2(t, 2);
+      close(t);
+    } else {
+      dup2(perr[1], 2);
+    }
     execv(argv[0], (char *const *)argv);
     _exit(127);
   }
   setpgid(pid, pid);
   close(pin[0]);
   close(pout[1]);
-  close(perr[1]);
+  if (perr[1] >= 0) close(perr[1]);
   if (gen > 0 || !ro->in) {
     close(pin[1]);
     pin[1] = -1;
@@ -983,6 +1003,22 @@ static void killed_mproc_leaves_no_orphan(void **state) {
   tmpdir_remove();
 }
 
+static void works_without_pidfds(void **state) {
+  (void)state;
+  /* The SIGCHLD fallback (old kernels, valgrind) reaps as well. */
+  setenv("MPROC_CLI_NO_PIDFD", "1", 1);
+  res r;
+  RUN(&r, NULL, "-k", "-j3", "sleep 0.{}; echo {}; exit {}", ":::", "3", "1", "2", "0");
+  assert_int_equal(exit_code(&r), 3);
+  assert_string_equal(r.out, "3\n1\n2\n0\n");
+  res_free(&r);
+  RUN(&r, NULL, "--timeout", "0.3", "trap '' TERM; sleep 30; : {}", ":::", "1");
+  assert_int_equal(exit_code(&r), 1);
+  assert_true(r.elapsed < 10);
+  res_free(&r);
+  unsetenv("MPROC_CLI_NO_PIDFD");
+}
+
 /* --------------------------------------------------- progress, verbose */
 
 static void progress_options_without_terminal(void **state) {
@@ -1002,7 +1038,63 @@ static void progress_options_without_terminal(void **state) {
   res_free(&r);
 }
 
+static void bar_and_eta_on_a_terminal(void **state) {
+  (void)state;
+  res r;
+  run_opts ro = {.pty_err = 1};
+  RUN(&r, &ro, "--bar", "-j2", "sleep 0.3; : {}", ":::", "1", "2", "3", "4", "5", "6");
+  assert_int_equal(exit_code(&r), 0);
+  assert_non_null(strstr(r.err, "\r["));
+  assert_non_null(strstr(r.err, "100% 6/6 done"));
+  assert_non_null(strstr(r.err, "ETA"));
+  res_free(&r);
+  RUN(&r, &ro, "--eta", "-j2", "sleep 0.3; : {}", ":::", "1", "2", "3");
+  assert_int_equal(exit_code(&r), 0);
+  assert_non_null(strstr(r.err, "\rETA: "));
+  assert_non_null(strstr(r.err, "Left: 0"));
+  res_free(&r);
+}
+
 /* ------------------------------------------------------- bounded memory */
+
+static void keep_order_window_is_bounded(void **state) {
+  (void)state;
+  /* Job 1 stays running while the others finish: they wait for it in the
+   * -k window, which holds at most 256 jobs, so starting stops there. */
+  tmpdir_make();
+  char cmd[3 * PATH_MAX];
+  snprintf(cmd, sizeof cmd,
+           "if [ {} = 1 ]; then i=0; while [ $(cat %s 2>/dev/null | wc -l) -lt 200 ] && "
+           "[ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; sleep 1; wc -l < %s > %s; "
+           "else echo {} >> %s; echo out{}; fi",
+           path_in("f"), path_in("f"), path_in("g"), path_in("f"));
+  const char *args[700];
+  int n = 0;
+  args[n++] = "-k";
+  args[n++] = "-j2";
+  args[n++] = cmd;
+  args[n++] = ":::";
+  static char nums[600][8];
+  for (int i = 0; i < 600; i++) {
+    snprintf(nums[i], sizeof nums[i], "%d", i + 1);
+    args[n++] = nums[i];
+  }
+  args[n] = NULL;
+  res r;
+  runv(&r, NULL, args);
+  assert_int_equal(exit_code(&r), 0);
+  char *g = slurp(path_in("g"));
+  assert_non_null(g);
+  int seen = atoi(g);
+  if (seen < 200 || seen > 257) fail_msg("%d jobs ran while job 1 was running", seen);
+  free(g);
+  /* Output still complete and in order. */
+  assert_int_equal(count_lines(r.out), 599);
+  assert_memory_equal(r.out, "out2\nout3\n", 10);
+  res_free(&r);
+  tmpdir_remove();
+}
+
 
 static void million_lines_from_pipe_bounded_rss(void **state) {
   (void)state;
@@ -1072,7 +1164,10 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(first_sigint_waits_for_running_jobs),
     MPROC_TEST(second_sigint_kills_jobs),
     MPROC_TEST(killed_mproc_leaves_no_orphan),
+    MPROC_TEST(works_without_pidfds),
     MPROC_TEST(progress_options_without_terminal),
+    MPROC_TEST(bar_and_eta_on_a_terminal),
+    MPROC_TEST(keep_order_window_is_bounded),
     MPROC_TEST(million_lines_from_pipe_bounded_rss),
     MPROC_TEST(queued_inputs_read_lazily),
 };

@@ -303,7 +303,6 @@ static void check_values(mproc_dict_t *d) {
   mproc_blobs_free(items);
 }
 
-static void survives_random_kills(void **state) __attribute__((unused));
 static void survives_random_kills(void **state) {
   (void)state;
   mproc_dict_t *d;
@@ -360,9 +359,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(iterator),
     MPROC_TEST(memory_returns),
     MPROC_TEST(concurrent_processes),
-    /* survives_random_kills is registered once the heap allocator itself
-     * survives a kill inside alloc/free (the bootstrap heap's lock is not
-     * robust, so a kill there wedges every later allocation). */
+    MPROC_TEST(survives_random_kills),
     MPROC_SLOW_TEST(millions_of_entries),
 };
 

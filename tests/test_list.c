@@ -228,7 +228,6 @@ static void chaos_loop(mproc_list_t *l, int tag) {
   }
 }
 
-static void survives_random_kills(void **state) __attribute__((unused));
 static void survives_random_kills(void **state) {
   (void)state;
   mproc_list_t *l;
@@ -281,9 +280,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(bad_input),
     MPROC_TEST(fifo_and_memory),
     MPROC_TEST(concurrent_appends),
-    /* survives_random_kills is registered once the heap allocator itself
-     * survives a kill inside alloc/free (the bootstrap heap's lock is not
-     * robust, so a kill there wedges every later allocation). */
+    MPROC_TEST(survives_random_kills),
     MPROC_SLOW_TEST(million_items),
 };
 

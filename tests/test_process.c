@@ -13,6 +13,7 @@
 
 #include "harness.h"
 #include "platform/platform.h"
+#include "process/process_int.h"
 
 /* ---- helpers ---- */
 
@@ -31,6 +32,12 @@ static int sleep_forever(void *arg) {
   (void)arg;
   for (;;) pause();
   return 0;
+}
+
+static int exec_sleep(void *arg) {
+  (void)arg;
+  execl("/bin/sleep", "sleep", "0.2", (char *)NULL);
+  return 99;
 }
 
 static int raise_self(void *arg) {
@@ -722,6 +729,111 @@ static void fault_pidfd_open(void **state) {
   mproc_process_destroy(p);
 }
 
+static int call_exit(void *arg) {
+  exit((int)(intptr_t)arg); /* exit() in the target: atexit runs, code kept */
+}
+
+static void exit_in_target_and_lost_status(void **state) {
+  (void)state;
+  mproc_process_t *p = make(call_exit, (void *)(intptr_t)12);
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, -1));
+  int code = 0;
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, 12);
+  mproc_process_destroy(p);
+  /* Someone else reaps our child: the status is reported lost. */
+  p = make(ret_arg, (void *)(intptr_t)1);
+  MPROC_PASS(mproc_process_start(p));
+  int st;
+  assert_int_equal(waitpid(mproc_process_pid(p), &st, 0), mproc_process_pid(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, -ECHILD);
+  mproc_process_destroy(p);
+}
+
+static void destroy_running_detaches(void **state) {
+  (void)state;
+  int pfd[2];
+  assert_int_equal(pipe(pfd), 0);
+  mproc_process_t *p = make(wait_pipe, &pfd[0]);
+  MPROC_PASS(mproc_process_start(p));
+  pid_t pid = mproc_process_pid(p);
+  MPROC_PASS(mproc_process_destroy(p)); /* not killed */
+  assert_int_equal(kill(pid, 0), 0);
+  assert_int_equal(mproc_active_children(NULL, 0), 0);
+  assert_int_equal(write(pfd[1], "x", 1), 1);
+  /* The library still reaps it (and frees the handle: ASan would tell). */
+  double end = mproc_test_now() + 30;
+  while (mproc_test_count_children() > 0 && mproc_test_now() < end) {
+    mproc_active_children(NULL, 0);
+    usleep(2000);
+  }
+  assert_int_equal(mproc_test_count_children(), 0);
+  close(pfd[0]);
+  close(pfd[1]);
+}
+
+/* Without pidfds (old kernels, valgrind): death pipes, waitid(P_PID), kill. */
+static void no_pidfd_fallback(void **state) {
+  (void)state;
+  mproc__force_no_pidfd(1);
+  assert_false(mproc__have_pidfd());
+  int fds0 = mproc_test_count_fds();
+  mproc_process_t *p = make(ret_arg, (void *)(intptr_t)17);
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  int code = 0;
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, 17);
+  mproc_process_destroy(p);
+  /* sentinel, is_alive, timeout, terminate */
+  p = make(sleep_forever, NULL);
+  MPROC_PASS(mproc_process_start(p));
+  struct pollfd q = {.fd = mproc_process_sentinel(p), .events = POLLIN};
+  assert_true(q.fd >= 0);
+  assert_int_equal(poll(&q, 1, 50), 0);
+  assert_int_equal(mproc_process_is_alive(p), 1);
+  MPROC_ASSERT_RC(mproc_process_join(p, 0.05), -ETIMEDOUT);
+  MPROC_PASS(mproc_process_terminate(p));
+  assert_int_equal(poll(&q, 1, 30000), 1);
+  MPROC_PASS(mproc_process_join(p, 30));
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, -SIGTERM);
+  mproc_process_destroy(p);
+  /* A child that execs closes its death pipe early: join still works. */
+  p = make(exec_sleep, NULL);
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, 0);
+  mproc_process_destroy(p);
+  /* Nested: the grandchild does not hold its parent's death pipe. */
+  int pfd[2];
+  assert_int_equal(pipe(pfd), 0);
+  name_report r = {.fd = pfd[1], .nest = 1};
+  p = make(report_name, &r);
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  mproc_process_destroy(p);
+  close(pfd[0]);
+  close(pfd[1]);
+  assert_int_equal(mproc_test_count_fds(), fds0);
+  mproc__force_no_pidfd(0);
+}
+
+static void no_pidfd_parent_sigkill(void **state) {
+  (void)state;
+  mproc__force_no_pidfd(1);
+  pid_t gc;
+  pid_t mid = start_middle((mid_opts){.from_thread = 1}, &gc);
+  kill(mid, SIGKILL);
+  reap_middle(mid);
+  assert_true(mproc_test_wait_gone(gc, 1.0));
+  mproc__force_no_pidfd(0);
+}
+
 static void start_method_default(void **state) {
   (void)state;
   assert_int_equal(mproc_get_start_method(), MPROC_START_FORK);
@@ -753,6 +865,10 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(fault_fork),
     MPROC_TEST(fault_pidfd_open),
     MPROC_TEST(start_method_default),
+    MPROC_TEST(exit_in_target_and_lost_status),
+    MPROC_TEST(destroy_running_detaches),
+    MPROC_TEST(no_pidfd_fallback),
+    MPROC_TEST(no_pidfd_parent_sigkill),
 };
 
 MPROC_TEST_MAIN(tests)

@@ -12,6 +12,7 @@
 
 #include "harness.h"
 #include "platform/platform.h"
+#include "process/process_int.h"
 
 typedef struct shared_obj {
   pid_t pid;         /* the child's getpid() */
@@ -203,7 +204,32 @@ static void parent_sigkill(void **state) {
   close(rep[0]);
 }
 
+static void no_pidfd(void **state) {
+  (void)state;
+  mproc__force_no_pidfd(1);
+  int v[3] = {10, 20, 3};
+  mproc_process_opts o = {.start_method = MPROC_START_SPAWN, .arg_size = sizeof v};
+  mproc_process_t *p = NULL;
+  MPROC_PASS(mproc_process_create(&p, sp_sum, v, &o));
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  int code = 0;
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, 33);
+  mproc_process_destroy(p);
+  MPROC_PASS(mproc_process_create(&p, sp_sleep, NULL, &(mproc_process_opts){.start_method = MPROC_START_SPAWN}));
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_ASSERT_RC(mproc_process_join(p, 0.05), -ETIMEDOUT);
+  MPROC_PASS(mproc_process_kill(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, -SIGKILL);
+  mproc_process_destroy(p);
+  mproc__force_no_pidfd(0);
+}
+
 static const struct CMUnitTest tests[] = {
+    MPROC_TEST(no_pidfd),
     MPROC_TEST(heap_object),
     MPROC_TEST(arg_bytes_and_by_name),
     MPROC_TEST(errors),

@@ -77,25 +77,30 @@ static int check_locked(unsigned char *listed) {
     }
 
   /* Walk every span. */
-  uint64_t free_spans = 0, free_pages = 0, large = 0, large_pages = 0, slab_pages = 0;
+  uint64_t free_spans = 0, free_pages = 0, dirty_pages = 0, large = 0, large_pages = 0,
+           slab_pages = 0;
   uint64_t owned[HP_NARENA][HP_NCLASS] = {{0}}, live[HP_NARENA][HP_NCLASS] = {{0}};
   g_orphans = 0;
-  int prev_free = 0;
+  int prev_free = -1; /* kind of the previous span when free: 0 clean, 1 retained */
   for (uint64_t i = 0; i < np;) {
     uint64_t w = hp_pe(i)->w0, n = hp_n(w);
     unsigned k = hp_kind(w);
     if (!(hp_flags(w) & HP_F_HEAD)) return bad("page %llu: no span head", (unsigned long long)i);
     if (n == 0 || n > np - i) return bad("page %llu: bad span length", (unsigned long long)i);
+    int retained = (hp_flags(w) & HP_F_ALLDIRTY) != 0;
     if (k == HP_K_FREE || k == HP_K_LARGE) {
       uint64_t tw = hp_pe(i + n - 1)->w0;
       if (n == 1 ? !(hp_flags(w) & HP_F_TAIL)
-                 : (hp_kind(tw) != k || !(hp_flags(tw) & HP_F_TAIL) || hp_n(tw) != n))
+                 : (hp_kind(tw) != k || !(hp_flags(tw) & HP_F_TAIL) || hp_n(tw) != n ||
+                    ((hp_flags(tw) & HP_F_ALLDIRTY) != 0) != retained))
         return bad("page %llu: bad span tail", (unsigned long long)i);
     }
     if (k == HP_K_FREE) {
-      if (prev_free) return bad("adjacent free spans at %llu", (unsigned long long)i);
+      if (prev_free == retained)
+        return bad("adjacent free spans of one kind at %llu", (unsigned long long)i);
       free_spans++;
       free_pages += n;
+      if (retained) dirty_pages += n;
     } else if (k == HP_K_LARGE) {
       large++;
       large_pages += n;
@@ -127,27 +132,33 @@ static int check_locked(unsigned char *listed) {
     } else {
       return bad("page %llu: bad span kind %u", (unsigned long long)i, k);
     }
-    prev_free = k == HP_K_FREE;
+    prev_free = k == HP_K_FREE ? retained : -1;
     i += n;
   }
 
   /* Free lists hold exactly the free spans, each in its own bucket. */
   uint64_t seen = 0;
-  for (unsigned b = 0; b < HP_NBUCKET; b++) {
+  for (unsigned b = 0; b < 2 * HP_NBUCKET; b++) {
     uint64_t prev = 0;
-    for (uint64_t i = ph->bucket[b]; i; i = hp_pe(i - 1)->w1 & 0xffffffffull) {
+    int retained = b >= HP_NBUCKET;
+    uint64_t first = retained ? ph->rbucket[b - HP_NBUCKET] : ph->bucket[b];
+    for (uint64_t i = first; i; i = hp_pe(i - 1)->w1 & 0xffffffffull) {
       if (++seen > free_spans) return bad("free lists longer than the free spans");
       if (i - 1 >= np) return bad("free list index out of range");
       uint64_t w = hp_pe(i - 1)->w0;
       if (hp_kind(w) != HP_K_FREE || !(hp_flags(w) & HP_F_HEAD))
         return bad("free list holds a non-free page");
-      if (mproc__hp_bucket_of(hp_n(w)) != b) return bad("free span in the wrong bucket");
+      if (((hp_flags(w) & HP_F_ALLDIRTY) != 0) != retained)
+        return bad("free span in the other kind's list");
+      if (mproc__hp_bucket_of(hp_n(w)) != b % HP_NBUCKET) return bad("free span in the wrong bucket");
       if ((hp_pe(i - 1)->w1 >> 32) != prev) return bad("free list prev link broken");
       prev = i;
     }
   }
   if (seen != free_spans) return bad("free span missing from the free lists");
   if (free_pages != ph->free_pages) return bad("free page count");
+  if (dirty_pages != ph->dirty_pages) return bad("retained page count");
+  if (dirty_pages > ph->retain_max) return bad("retained pages over budget");
   if (large != ph->large_live || large_pages != ph->large_pages) return bad("large counts");
   if (slab_pages != ph->slab_pages) return bad("slab page count");
   for (int a = 0; a < HP_NARENA; a++)

@@ -238,8 +238,8 @@ int mproc__heap_alloc(size_t size, void **out) {
     mproc__hp_unlock(&ph->lock);
   }
   if (idx == UINT64_MAX) return -ENOMEM;
-  *out = hp_page(idx); /* free spans read as zero but for a dirty head page */
-  if (dirty) memset(*out, 0, HP_PAGE);
+  *out = hp_page(idx);
+  if (dirty) memset(*out, 0, dirty == 2 ? np << HP_PAGE_SHIFT : HP_PAGE);
   return 0;
 }
 
@@ -323,6 +323,13 @@ size_t mproc__heap_block_size(const void *p) {
 int mproc_heap_alloc(size_t size, void **out) { return mproc__heap_alloc(size, out); }
 int mproc_heap_free(void *p) { return mproc__heap_free(p); }
 int mproc_heap_contains(const void *p) { return p && mproc__heap_contains(p); }
+
+int mproc_heap_trim(void) {
+  int rc = mproc__ensure_init();
+  if (rc) return rc;
+  mproc__hp_trim();
+  return 0;
+}
 
 int mproc_heap_stats_get(mproc_heap_stats *st) {
   if (!st) return -EINVAL;

@@ -70,8 +70,11 @@ typedef struct hp_journal {
 /* The page heap (one per family). */
 typedef struct hp_pageheap {
   mproc__rmutex lock;
-  uint64_t bucket[HP_NBUCKET]; /* first free span's page index + 1; 0 = none */
-  uint64_t free_pages;         /* pages in free spans */
+  uint64_t bucket[HP_NBUCKET]; /* first clean free span's page index + 1; 0 = none */
+  uint64_t rbucket[HP_NBUCKET]; /* the same for retained (not punched) spans */
+  uint64_t free_pages;         /* pages in free spans (clean and retained) */
+  uint64_t dirty_pages;        /* pages in retained free spans */
+  uint64_t retain_max;         /* budget for dirty_pages (set at creation) */
   uint64_t large_live;         /* LARGE spans (blocks) allocated */
   uint64_t large_pages;        /* pages in LARGE spans */
   uint64_t slab_pages;         /* pages in SLAB spans */
@@ -115,14 +118,15 @@ typedef struct hp_pent {
 enum { HP_K_NONE = 0, HP_K_FREE = 1, HP_K_LARGE = 2, HP_K_SLAB = 3, HP_K_SLABPART = 4 };
 #define HP_F_HEAD 0x10u
 #define HP_F_TAIL 0x20u
-#define HP_F_DIRTY 0x40u /* FREE head only: its first page was not punched */
+#define HP_F_DIRTY 0x40u    /* clean FREE head: its first page was not punched */
+#define HP_F_ALLDIRTY 0x80u /* retained FREE span (head and tail): not punched */
 
 static inline uint64_t hp_w0(unsigned kind, unsigned flags, unsigned cls, unsigned arena,
                              uint64_t n) {
   return (uint64_t)kind | flags | ((uint64_t)cls << 8) | ((uint64_t)arena << 16) | (n << 32);
 }
 static inline unsigned hp_kind(uint64_t w0) { return (unsigned)(w0 & 0xf); }
-static inline unsigned hp_flags(uint64_t w0) { return (unsigned)(w0 & 0x70); }
+static inline unsigned hp_flags(uint64_t w0) { return (unsigned)(w0 & 0xf0); }
 static inline unsigned hp_cls(uint64_t w0) { return (unsigned)((w0 >> 8) & 0xff); }
 static inline unsigned hp_arena(uint64_t w0) { return (unsigned)((w0 >> 16) & 0xff); }
 static inline uint64_t hp_n(uint64_t w0) { return w0 >> 32; }
@@ -219,14 +223,17 @@ void mproc__hp_unlock(mproc__rmutex *m);
 void mproc__hp_pages_init(void); /* one free span of every data page */
 /* Allocate npages as a span of kind LARGE or SLAB (cls/arena for SLAB).
  * Returns the head index, or UINT64_MAX when no span is big enough.
- * Caller holds the page lock; the journal is committed on return. Pages of
- * the returned span read as zero, except the first one when *dirty is set
- * on return: the caller clears it (after unlocking). */
+ * Caller holds the page lock; the journal is committed on return. On return
+ * *dirty says what the caller must clear (after unlocking): 0 nothing (reads
+ * as zero), 1 the first page, 2 the whole span (taken from retained memory). */
 uint64_t mproc__hp_span_alloc(uint64_t npages, unsigned kind, unsigned cls, unsigned arena,
                               int *dirty);
 /* Free the span at head idx (LARGE or SLAB): punch its pages, coalesce,
  * commit. Caller holds the page lock. */
 void mproc__hp_span_free(uint64_t idx);
+/* Punch every retained span and make it clean; returns the pages. Caller
+ * holds the page lock. */
+uint64_t mproc__hp_purge(void);
 unsigned mproc__hp_bucket_of(uint64_t npages);
 /* Return a range of data pages to the OS (contents read as zero after). */
 void mproc__hp_punch(uint64_t idx, uint64_t npages);
@@ -238,8 +245,9 @@ int mproc__hp_small_alloc(int cls, void **out);
 int mproc__hp_small_free(void *p, uint64_t head);
 /* Lock class state (arena, cls), reclaiming orphan slabs after a death. */
 int mproc__hp_class_lock(int arena, int cls);
-/* Give every empty slab back to the page heap; returns how many. Caller
- * holds no heap lock. */
+/* Give every empty slab back to the page heap and punch every retained
+ * span; returns how many slabs and pages were released. Caller holds no heap
+ * lock. */
 size_t mproc__hp_trim(void);
 
 #endif

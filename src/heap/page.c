@@ -8,18 +8,28 @@
  * the page map, never in the free pages themselves: a free page is never
  * touched, so memory returned to the OS stays returned.
  *
+ * Two kinds of free span:
+ *  - CLEAN: punched out of the memfd (the OS has the memory back), reads as
+ *    zero -- except its head page when the head carries HP_F_DIRTY. That
+ *    page is kept on purpose: objects stamp a magic number near their start
+ *    and mark it dead on destroy, so use after destroy stays detectable after
+ *    the free until the span is reused or merged (a dirty head that becomes
+ *    interior in a merge is punched then).
+ *  - RETAINED (HP_F_ALLDIRTY on head and tail): freed recently and kept
+ *    resident, contents left as they were, up to a budget (1/16 of the heap,
+ *    at most 32 MiB). Punching and re-faulting costs ~10x a memset for
+ *    blocks of tens of KiB, so a program that frees and allocates medium
+ *    blocks in a loop reuses warm memory. Allocation clears what it takes
+ *    from a retained span. Frees beyond the budget, and mproc_heap_trim(),
+ *    and an allocation that would otherwise fail, punch retained spans.
+ *
  * Invariants (checked by check.c):
  *  - every page belongs to exactly one span; walking heads by their n covers
  *    the data area;
- *  - no two FREE spans are adjacent (frees coalesce);
- *  - every FREE span is in the bucket of its size, and its pages read as
- *    zero (a span is punched out of the memfd before it becomes free), so
- *    allocation never needs to clear a span -- except its first page when
- *    the head carries HP_F_DIRTY. That page is kept on purpose: objects
- *    stamp a magic number near their start and mark it dead on destroy, so
- *    use after destroy stays detectable after the free (the memory reads
- *    as it was left, not as zeros) until the span is reused or merged. A
- *    dirty head that becomes interior in a merge is punched then.
+ *  - no two adjacent FREE spans of the same kind (frees coalesce; a clean
+ *    and a retained span may touch);
+ *  - every FREE span is in the bucket list of its kind and size;
+ *    ph.free_pages and ph.dirty_pages count their pages.
  *
  * Every caller holds the page lock (ph.lock); every reachable metadata word
  * is written with hp_jset() and the journal is committed before returning.
@@ -46,32 +56,47 @@ static inline hp_journal *PJ(void) { return &mproc__hp->ph.j; }
 static inline uint64_t link_next(uint64_t w1) { return w1 & NIL32; }
 static inline uint64_t link_prev(uint64_t w1) { return w1 >> 32; }
 
-static void fl_push(uint64_t idx, uint64_t n) {
-  hp_pageheap *ph = &mproc__hp->ph;
-  unsigned b = mproc__hp_bucket_of(n);
-  uint64_t first = ph->bucket[b];
+static inline uint64_t *bucket(int retained, unsigned b) {
+  return retained ? &mproc__hp->ph.rbucket[b] : &mproc__hp->ph.bucket[b];
+}
+
+static void fl_push(uint64_t idx, uint64_t n, int retained) {
+  uint64_t *head = bucket(retained, mproc__hp_bucket_of(n));
+  uint64_t first = *head;
   hp_jset(PJ(), &hp_pe(idx)->w1, first); /* prev = 0: list head */
   if (first) {
     hp_pent *f = hp_pe(first - 1);
     hp_jset(PJ(), &f->w1, link_next(f->w1) | ((idx + 1) << 32));
   }
-  hp_jset(PJ(), &ph->bucket[b], idx + 1);
+  hp_jset(PJ(), head, idx + 1);
 }
 
-static void fl_remove(uint64_t idx, uint64_t n) {
-  hp_pageheap *ph = &mproc__hp->ph;
+static void fl_remove(uint64_t idx, uint64_t n, int retained) {
   uint64_t w1 = hp_pe(idx)->w1;
   uint64_t next = link_next(w1), prev = link_prev(w1);
   if (prev) {
     hp_pent *p = hp_pe(prev - 1);
     hp_jset(PJ(), &p->w1, (p->w1 & ~NIL32) | next);
   } else {
-    hp_jset(PJ(), &ph->bucket[mproc__hp_bucket_of(n)], next);
+    hp_jset(PJ(), bucket(retained, mproc__hp_bucket_of(n)), next);
   }
   if (next) {
     hp_pent *q = hp_pe(next - 1);
     hp_jset(PJ(), &q->w1, link_next(q->w1) | (prev << 32));
   }
+}
+
+static inline int is_retained(uint64_t w) { return (hp_flags(w) & HP_F_ALLDIRTY) != 0; }
+
+/* Write head and tail of a free span and list it. */
+static void put_free(uint64_t start, uint64_t total, int retained, unsigned headdirty) {
+  unsigned kf = retained ? HP_F_ALLDIRTY : headdirty;
+  hp_jset(PJ(), &hp_pe(start)->w0,
+          hp_w0(HP_K_FREE, HP_F_HEAD | kf | (total == 1 ? HP_F_TAIL : 0), 0, 0, total));
+  if (total > 1)
+    hp_jset(PJ(), &hp_pe(start + total - 1)->w0,
+            hp_w0(HP_K_FREE, HP_F_TAIL | (retained ? HP_F_ALLDIRTY : 0), 0, 0, total));
+  fl_push(start, total, retained);
 }
 
 void mproc__hp_pages_init(void) {
@@ -82,39 +107,47 @@ void mproc__hp_pages_init(void) {
   hp_pe(0)->w1 = 0;
   mproc__hp->ph.bucket[mproc__hp_bucket_of(n)] = 1;
   mproc__hp->ph.free_pages = n;
+  uint64_t budget = n / 16;
+  mproc__hp->ph.retain_max = budget < (32u << 20) / HP_PAGE ? budget : (32u << 20) / HP_PAGE;
+}
+
+/* Find a free span of at least npages in one kind's lists. */
+static uint64_t find(uint64_t npages, int retained, uint64_t *have) {
+  unsigned b0 = mproc__hp_bucket_of(npages);
+  for (unsigned b = b0; b < HP_NBUCKET; b++) {
+    /* Above the first bucket every span fits; in a range bucket (> 64
+     * pages) the first bucket needs a first-fit scan. */
+    uint64_t guard = mproc__hp->npages;
+    for (uint64_t i = *bucket(retained, b); i && guard--; i = link_next(hp_pe(i - 1)->w1)) {
+      uint64_t n = hp_n(hp_pe(i - 1)->w0);
+      if (n >= npages) {
+        *have = n;
+        return i - 1;
+      }
+      if (b != b0 || b < 64) break;
+    }
+  }
+  return UINT64_MAX;
 }
 
 uint64_t mproc__hp_span_alloc(uint64_t npages, unsigned kind, unsigned cls, unsigned arena,
                               int *dirty) {
   hp_pageheap *ph = &mproc__hp->ph;
   if (npages == 0 || npages > ph->free_pages) return UINT64_MAX;
-  unsigned b0 = mproc__hp_bucket_of(npages);
-  uint64_t idx = UINT64_MAX, have = 0;
-  for (unsigned b = b0; b < HP_NBUCKET && idx == UINT64_MAX; b++) {
-    /* Above the first bucket every span fits; in a range bucket (> 64
-     * pages) the first bucket needs a first-fit scan. */
-    uint64_t guard = mproc__hp->npages;
-    for (uint64_t i = ph->bucket[b]; i && guard--; i = link_next(hp_pe(i - 1)->w1)) {
-      uint64_t n = hp_n(hp_pe(i - 1)->w0);
-      if (n >= npages) {
-        idx = i - 1;
-        have = n;
-        break;
-      }
-      if (b != b0 || b < 64) break;
-    }
+  uint64_t have = 0;
+  /* Warm retained memory first; then clean spans. */
+  int retained = 1;
+  uint64_t idx = ph->dirty_pages >= npages ? find(npages, 1, &have) : UINT64_MAX;
+  if (idx == UINT64_MAX) {
+    retained = 0;
+    idx = find(npages, 0, &have);
   }
   if (idx == UINT64_MAX) return UINT64_MAX;
 
-  *dirty = (hp_flags(hp_pe(idx)->w0) & HP_F_DIRTY) != 0;
-  fl_remove(idx, have);
-  if (have > npages) {
-    uint64_t rest = idx + npages, m = have - npages;
-    hp_jset(PJ(), &hp_pe(rest)->w0,
-            hp_w0(HP_K_FREE, HP_F_HEAD | (m == 1 ? HP_F_TAIL : 0), 0, 0, m));
-    if (m > 1) hp_jset(PJ(), &hp_pe(rest + m - 1)->w0, hp_w0(HP_K_FREE, HP_F_TAIL, 0, 0, m));
-    fl_push(rest, m);
-  }
+  uint64_t hw = hp_pe(idx)->w0;
+  *dirty = retained ? 2 : (hp_flags(hw) & HP_F_DIRTY) ? 1 : 0;
+  fl_remove(idx, have, retained);
+  if (have > npages) put_free(idx + npages, have - npages, retained, 0);
   uint64_t last = idx + npages - 1;
   if (kind == HP_K_SLAB) {
     /* Interior entries may be written without the journal: inside a FREE
@@ -133,6 +166,7 @@ uint64_t mproc__hp_span_alloc(uint64_t npages, unsigned kind, unsigned cls, unsi
     hp_jset(PJ(), &ph->large_live, ph->large_live + 1);
     hp_jset(PJ(), &ph->large_pages, ph->large_pages + npages);
   }
+  if (retained) hp_jset(PJ(), &ph->dirty_pages, ph->dirty_pages - npages);
   hp_jset(PJ(), &ph->free_pages, ph->free_pages - npages);
   hp_commit(PJ());
   return idx;
@@ -151,30 +185,18 @@ void mproc__hp_punch(uint64_t idx, uint64_t npages) {
   memset(p, 0, len); /* the zero-span invariant must hold regardless */
 }
 
-void mproc__hp_span_free(uint64_t idx) {
-  hp_pageheap *ph = &mproc__hp->ph;
-  uint64_t w = hp_pe(idx)->w0;
-  unsigned kind = hp_kind(w);
-  uint64_t n = hp_n(w);
-  /* Punch first: if we die after it, the span is still allocated (now
-   * zero-filled); a free span is never dirty beyond its head page. The head
-   * page is kept (see the top of the file) unless it ends up inside a
-   * merged span. */
-  uint64_t lw = idx > 0 ? hp_pe(idx - 1)->w0 : 0;
-  int merge_left = hp_kind(lw) == HP_K_FREE && (hp_flags(lw) & HP_F_TAIL);
-  if (merge_left)
-    mproc__hp_punch(idx, n);
-  else if (n > 1)
-    mproc__hp_punch(idx + 1, n - 1);
-  HP_CRASH_POINT();
-
+/* Insert [idx, idx+n) as a free span of the given kind, merging with free
+ * neighbours of the same kind. For a clean span the caller has punched
+ * [idx+1, idx+n) (and idx too when the left neighbour is clean and free). */
+static void insert_free(uint64_t idx, uint64_t n, int retained, int head_punched) {
   uint64_t start = idx, total = n;
-  unsigned dirty = HP_F_DIRTY;
+  unsigned headdirty = head_punched ? 0 : HP_F_DIRTY;
   if (idx > 0) {
-    if (merge_left) {
+    uint64_t lw = hp_pe(idx - 1)->w0;
+    if (hp_kind(lw) == HP_K_FREE && (hp_flags(lw) & HP_F_TAIL) && is_retained(lw) == retained) {
       uint64_t ln = hp_n(lw);
-      dirty = hp_flags(hp_pe(idx - ln)->w0) & HP_F_DIRTY;
-      fl_remove(idx - ln, ln);
+      if (!retained) headdirty = hp_flags(hp_pe(idx - ln)->w0) & HP_F_DIRTY;
+      fl_remove(idx - ln, ln, retained);
       start = idx - ln;
       total += ln;
       if (ln > 1) hp_jset(PJ(), &hp_pe(idx - 1)->w0, 0);
@@ -184,26 +206,72 @@ void mproc__hp_span_free(uint64_t idx) {
   uint64_t r = idx + n;
   if (r < mproc__hp->npages) {
     uint64_t rw = hp_pe(r)->w0;
-    if (hp_kind(rw) == HP_K_FREE && (hp_flags(rw) & HP_F_HEAD)) {
+    if (hp_kind(rw) == HP_K_FREE && (hp_flags(rw) & HP_F_HEAD) && is_retained(rw) == retained) {
       uint64_t rn = hp_n(rw);
-      if (hp_flags(rw) & HP_F_DIRTY) mproc__hp_punch(r, 1); /* becomes interior */
-      fl_remove(r, rn);
+      if (!retained && (hp_flags(rw) & HP_F_DIRTY)) mproc__hp_punch(r, 1); /* now interior */
+      fl_remove(r, rn, retained);
       hp_jset(PJ(), &hp_pe(r)->w0, 0);
       if (n > 1) hp_jset(PJ(), &hp_pe(idx + n - 1)->w0, 0);
       total += rn;
     }
   }
-  uint64_t end = start + total - 1;
-  hp_jset(PJ(), &hp_pe(start)->w0,
-          hp_w0(HP_K_FREE, HP_F_HEAD | dirty | (total == 1 ? HP_F_TAIL : 0), 0, 0, total));
-  if (total > 1) hp_jset(PJ(), &hp_pe(end)->w0, hp_w0(HP_K_FREE, HP_F_TAIL, 0, 0, total));
-  fl_push(start, total);
+  put_free(start, total, retained, headdirty);
+}
+
+/* Punch a clean-to-be span [idx, idx+n): all of it when its head will be
+ * interior (clean free left neighbour) or when asked, else all but the
+ * head page. Returns whether the head page was punched. */
+static int punch_for_clean(uint64_t idx, uint64_t n, int whole) {
+  uint64_t lw = idx > 0 ? hp_pe(idx - 1)->w0 : 0;
+  int left_clean = hp_kind(lw) == HP_K_FREE && (hp_flags(lw) & HP_F_TAIL) && !is_retained(lw);
+  if (whole || left_clean) {
+    mproc__hp_punch(idx, n);
+    return 1;
+  }
+  if (n > 1) mproc__hp_punch(idx + 1, n - 1);
+  return 0;
+}
+
+void mproc__hp_span_free(uint64_t idx) {
+  hp_pageheap *ph = &mproc__hp->ph;
+  uint64_t w = hp_pe(idx)->w0;
+  unsigned kind = hp_kind(w);
+  uint64_t n = hp_n(w);
+  int retain = ph->dirty_pages + n <= ph->retain_max;
+  /* Punch first: if we die after it, the span is still allocated (now
+   * zero-filled); a clean free span is never dirty beyond its head page. */
+  int head_punched = retain ? 0 : punch_for_clean(idx, n, 0);
+  HP_CRASH_POINT();
+  insert_free(idx, n, retain, head_punched);
   if (kind == HP_K_LARGE) {
     hp_jset(PJ(), &ph->large_live, ph->large_live - 1);
     hp_jset(PJ(), &ph->large_pages, ph->large_pages - n);
   } else {
     hp_jset(PJ(), &ph->slab_pages, ph->slab_pages - n);
   }
+  if (retain) hp_jset(PJ(), &ph->dirty_pages, ph->dirty_pages + n);
   hp_jset(PJ(), &ph->free_pages, ph->free_pages + n);
   hp_commit(PJ());
+}
+
+uint64_t mproc__hp_purge(void) {
+  hp_pageheap *ph = &mproc__hp->ph;
+  uint64_t pages = 0;
+  for (unsigned b = 0; b < HP_NBUCKET; b++) {
+    uint64_t i;
+    while ((i = ph->rbucket[b]) != 0) {
+      uint64_t idx = i - 1, n = hp_n(hp_pe(idx)->w0);
+      /* Punch the whole span, then turn it into a clean one (one committed
+       * step per span keeps the journal short). Dying in between leaves a
+       * retained span that happens to read as zero: harmless. */
+      mproc__hp_punch(idx, n);
+      HP_CRASH_POINT();
+      fl_remove(idx, n, 1);
+      insert_free(idx, n, 0, 1);
+      hp_jset(PJ(), &ph->dirty_pages, ph->dirty_pages - n);
+      hp_commit(PJ());
+      pages += n;
+    }
+  }
+  return pages;
 }

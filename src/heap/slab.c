@@ -51,7 +51,10 @@ void mproc__hp_classes_setup(void) {
     if (nb > HP_MAX_SLAB_BLOCKS) nb = HP_MAX_SLAB_BLOCKS;
     for (;; nb--) {
       uint32_t words = (nb + 63) / 64;
-      uint32_t first = (uint32_t)MPROC_ALIGN_UP(sizeof(hp_slab) + words * 8u, 16);
+      /* Blocks start on a cache line: every class that a multiple of 64
+       * maps to is itself a multiple of 64, so such blocks (structs
+       * declared aligned(64)) are 64-byte aligned. */
+      uint32_t first = (uint32_t)MPROC_ALIGN_UP(sizeof(hp_slab) + words * 8u, 64);
       if (first + nb * ci->size <= bytes) {
         ci->nblocks = nb;
         ci->words = words;
@@ -186,8 +189,9 @@ static int new_slab(hp_class *c, int cls, int arena) {
   uint64_t idx = mproc__hp_span_alloc(ci->pages, HP_K_SLAB, (unsigned)cls, (unsigned)arena, &dirty);
   mproc__hp_unlock(&ph->lock);
   if (idx == UINT64_MAX) return -ENOMEM;
-  hp_slab *s = slab_at(idx); /* zero-filled but for a dirty first page */
-  if (dirty) memset(s, 0, HP_PAGE);
+  hp_slab *s = slab_at(idx);
+  /* Only the header must start zeroed: blocks are cleared when handed out. */
+  if (dirty) memset(s, 0, ci->first);
   s->cls = (uint16_t)cls;
   s->arena = (uint16_t)arena;
   s->nfree = ci->nblocks;
@@ -271,11 +275,11 @@ size_t mproc__hp_trim(void) {
         if (s->nfree == ci->nblocks) {
           unlink_slab(c, s);
           hp_jset(&c->j, &c->nslabs, c->nslabs - 1);
+          hp_commit(&c->j); /* one slab per step: the journal is short */
           found[nf++] = i - 1;
         }
         i = next;
       }
-      hp_commit(&c->j);
       if (nf && mproc__hp_lock(&ph->lock, &ph->j) == 0) {
         for (uint64_t k = 0; k < nf; k++) mproc__hp_span_free(found[k]);
         mproc__hp_unlock(&ph->lock);
@@ -283,6 +287,10 @@ size_t mproc__hp_trim(void) {
       }
       mproc__hp_unlock(&c->lock);
     }
+  if (mproc__hp_lock(&ph->lock, &ph->j) == 0) {
+    freed += mproc__hp_purge();
+    mproc__hp_unlock(&ph->lock);
+  }
   return freed;
 }
 

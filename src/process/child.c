@@ -16,15 +16,24 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 #include "process/process_int.h"
 
+/* Called through pointers: with lazy binding, a libc function that only
+ * children call would be resolved by the dynamic linker in *every* child
+ * (symbol lookup plus a dozen page faults each time), because the parent's
+ * GOT never gets the answer. Data relocations are resolved at load time. */
+static void (*volatile p_exit)(int) = _exit;
+static int (*volatile p_prctl)(int, ...) = prctl;
+static pid_t (*volatile p_getppid)(void) = getppid;
+
 void mproc__child_pdeathsig(pid_t expected_parent) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  if (getppid() != expected_parent) _exit(128 + SIGKILL);
+  p_prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (p_getppid() != expected_parent) p_exit(128 + SIGKILL);
 }
 
 void mproc__reset_signal_dispositions(void) {
@@ -38,8 +47,10 @@ void mproc__reset_signal_dispositions(void) {
 }
 
 void mproc__flush_std(void) {
-  fflush(stdout);
-  fflush(stderr);
+  /* __fpending first: most starts have nothing buffered, and fflush would
+   * fault in stdio's code in every child. */
+  if (__fpending(stdout)) fflush(stdout);
+  if (__fpending(stderr)) fflush(stderr);
 }
 
 _Noreturn void mproc__child_main(const mproc__child_spec *spec) {
@@ -48,5 +59,6 @@ _Noreturn void mproc__child_main(const mproc__child_spec *spec) {
   int r = spec->target(spec->arg);
   mproc__exit_work();
   mproc__flush_std();
-  _exit(r & 0xff);
+  p_exit(r & 0xff);
+  __builtin_unreachable();
 }

@@ -28,6 +28,7 @@
  *    heap). Bytes passed with arg_size are copied through the socket.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -56,7 +57,7 @@ typedef struct fs_req {
 } fs_req;
 
 static pthread_mutex_t g_fs_mu = PTHREAD_MUTEX_INITIALIZER;
-static pid_t g_fs_pid;      /* server pid, 0 when none */
+static _Atomic pid_t g_fs_pid; /* server pid, 0 when none */
 static int g_fs_pidfd = -1; /* pidfd of the server */
 static int g_fs_ctl = -1;   /* requester's end of ctl */
 
@@ -146,9 +147,12 @@ static int recv_int_fd(int sock, int32_t *v, int *fd) {
 /* ---- the server ---- */
 
 typedef struct fs_child {
-  pid_t pid;  /* the child */
-  int pidfd;  /* server's pidfd for it */
-  int stfd;   /* status socket to its requester */
+  pid_t pid;     /* the child */
+  int pidfd;     /* server's pidfd for it, or its death pipe's read end */
+  int is_pidfd;  /* pidfd above is a real pidfd */
+  int pipe_eof;  /* death pipe at EOF but child not yet gone (it exec'd):
+                    reaped by polling waitid every 20 ms */
+  int stfd;      /* status socket to its requester */
 } fs_child;
 
 static fs_child *g_kids; /* server side only */
@@ -183,6 +187,12 @@ static void serve_one(int ctl, int st) {
     g_capkids = cap;
   }
   pid_t server = getpid();
+  int have_pidfd = mproc__have_pidfd();
+  int death[2] = {-1, -1};
+  if (!have_pidfd && mproc__sys.pipe2(death, O_CLOEXEC) < 0) {
+    send_int_fd(st, -errno, -1);
+    goto drop;
+  }
   pid_t pid = mproc__sys.fork();
   if (pid == 0) {
     mproc__child_pdeathsig(server);
@@ -193,6 +203,10 @@ static void serve_one(int ctl, int st) {
       close(g_kids[i].stfd);
     }
     mproc__forkserver_reset_child(); /* frees the table of the server */
+    if (death[1] >= 0) {
+      close(death[0]);
+      mproc__set_death_fd(death[1]);
+    }
     mproc__reset_signal_dispositions();
     pthread_sigmask(SIG_SETMASK, &h.mask, NULL);
     mproc__child_spec spec = {
@@ -206,23 +220,31 @@ static void serve_one(int ctl, int st) {
     };
     mproc__child_main(&spec);
   }
+  int e = -errno;
+  if (death[1] >= 0) close(death[1]);
   if (pid < 0) {
-    send_int_fd(st, -errno, -1);
-    goto drop;
-  }
-  int pidfd = mproc__sys.pidfd_open(pid, 0);
-  if (pidfd < 0) {
-    int e = -errno;
-    kill(pid, SIGKILL);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
-    }
+    if (death[0] >= 0) close(death[0]);
     send_int_fd(st, e, -1);
     goto drop;
   }
-  g_kids[g_nkids++] = (fs_child){.pid = pid, .pidfd = pidfd, .stfd = st};
+  int pidfd = death[0];
+  if (have_pidfd) {
+    pidfd = mproc__sys.pidfd_open(pid, 0);
+    if (pidfd < 0) {
+      e = -errno;
+      kill(pid, SIGKILL);
+      while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+      }
+      send_int_fd(st, e, -1);
+      goto drop;
+    }
+  }
+  g_kids[g_nkids++] =
+      (fs_child){.pid = pid, .pidfd = pidfd, .is_pidfd = have_pidfd, .stfd = st};
   /* If the requester is gone the reply fails; the child is then reaped and
-   * its status dropped like any other. */
-  send_int_fd(st, (int32_t)pid, pidfd);
+   * its status dropped like any other. Without pidfds the requester gets
+   * no fd and uses the status socket as its sentinel. */
+  send_int_fd(st, (int32_t)pid, have_pidfd ? pidfd : -1);
   free(name);
   free(ident);
   free(arg);
@@ -234,18 +256,23 @@ drop:
   free(arg);
 }
 
-static void reap_kid(size_t i) {
+/* Reap kid i if it ended (blocking only when `block`). Returns 1 when it
+ * was reaped and reported (and removed from the table). */
+static int reap_kid(size_t i, int block) {
   siginfo_t si;
   memset(&si, 0, sizeof si);
-  int r;
-  do r = waitid(P_PIDFD, (id_t)g_kids[i].pidfd, &si, WEXITED);
+  int r, flags = WEXITED | (block ? 0 : WNOHANG);
+  do r = g_kids[i].is_pidfd ? waitid(P_PIDFD, (id_t)g_kids[i].pidfd, &si, flags)
+                            : waitid(P_PID, (id_t)g_kids[i].pid, &si, flags);
   while (r < 0 && errno == EINTR);
+  if (r == 0 && si.si_pid == 0) return 0; /* still running */
   int32_t code = r < 0 ? -errno
                        : (si.si_code == CLD_EXITED ? si.si_status : -si.si_status);
   send_int_fd(g_kids[i].stfd, code, -1);
   close(g_kids[i].pidfd);
   close(g_kids[i].stfd);
   g_kids[i] = g_kids[--g_nkids];
+  return 1;
 }
 
 _Noreturn static void server_main(int ctl) {
@@ -268,17 +295,27 @@ _Noreturn static void server_main(int ctl) {
       pf = n;
     }
     pf[0] = (struct pollfd){.fd = ctl, .events = POLLIN};
-    for (size_t i = 0; i < g_nkids; i++)
-      pf[i + 1] = (struct pollfd){.fd = g_kids[i].pidfd, .events = POLLIN};
+    int slow = 0; /* some kid can only be polled for */
+    for (size_t i = 0; i < g_nkids; i++) {
+      /* A negative fd is ignored by poll(). */
+      pf[i + 1] = (struct pollfd){.fd = g_kids[i].pipe_eof ? -1 : g_kids[i].pidfd,
+                                  .events = POLLIN};
+      slow |= g_kids[i].pipe_eof;
+    }
     size_t n = g_nkids + 1;
-    int r = poll(pf, n, -1);
+    int r = poll(pf, n, slow ? 20 : -1);
     if (r < 0) {
       if (errno == EINTR) continue;
       _exit(1);
     }
     /* Children first (back to front: reap_kid moves the last one). */
-    for (size_t i = n - 1; i >= 1; i--)
-      if (pf[i].revents) reap_kid(i - 1);
+    for (size_t i = n - 1; i >= 1; i--) {
+      fs_child *k = &g_kids[i - 1];
+      if (pf[i].revents && k->is_pidfd) reap_kid(i - 1, 1);
+      else if (pf[i].revents || k->pipe_eof) {
+        if (!reap_kid(i - 1, 0)) k->pipe_eof = 1;
+      }
+    }
     if (pf[0].revents) {
       int32_t one;
       int st;
@@ -339,6 +376,7 @@ static int ensure_locked(void) {
   }
   int rc = mproc__ensure_init(); /* the heap must exist before the fork */
   if (rc) return rc;
+  mproc__have_pidfd(); /* probe once here, for the server to inherit */
   srv_ctx ctx = {.parent = getpid(), .pid = -1};
   if (mproc__sys.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctx.sv) < 0)
     return -errno;
@@ -422,7 +460,17 @@ int mproc__forkserver_start(struct mproc_process *p) {
   int32_t pid;
   int pidfd;
   rc = recv_int_fd(st, &pid, &pidfd);
-  if (rc == 0 && (pid <= 0 || pidfd < 0)) {
+  int is_pidfd = pidfd >= 0;
+  if (rc == 0 && pid > 0 && pidfd < 0) {
+    /* No pidfds (the server said so by sending none): the status socket,
+     * readable once the server reported the exit, is the sentinel. */
+    pidfd = fcntl(st, F_DUPFD_CLOEXEC, 0);
+    if (pidfd < 0) {
+      rc = -errno;
+      kill(pid, SIGKILL); /* the server reaps it */
+    }
+  }
+  if (rc == 0 && pid <= 0) {
     rc = pid < 0 ? pid : MPROC_ECHILDFAIL;
     if (pidfd >= 0) close(pidfd);
   }
@@ -432,6 +480,7 @@ int mproc__forkserver_start(struct mproc_process *p) {
   }
   p->pid = pid;
   p->pidfd = pidfd;
+  p->fd_is_pidfd = is_pidfd;
   p->status_fd = st;
   return 0;
 }
@@ -465,6 +514,8 @@ void mproc__forkserver_stop(void) {
   pthread_mutex_unlock(&g_fs_mu);
 }
 
+int mproc__forkserver_running(void) { return atomic_load(&g_fs_pid) != 0; }
+
 pid_t mproc__forkserver_pid(void) {
   pthread_mutex_lock(&g_fs_mu);
   pid_t pid = g_fs_pid;
@@ -478,7 +529,7 @@ void mproc__forkserver_reset_child(void) {
   g_fs_ctl = g_fs_pidfd = -1;
   g_fs_pid = 0;
   g_fs_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
-  free(g_kids);
+  if (g_kids) free(g_kids);
   g_kids = NULL;
   g_nkids = g_capkids = 0;
 }

@@ -75,7 +75,7 @@ static int launcher_start_locked(void) {
 
 int mproc__run_on_long_lived_thread(int (*fn)(void *ctx, const sigset_t *caller_mask),
                                     void *ctx) {
-  if (getpid() == mproc__gettid()) {
+  if (mproc__is_main_thread()) {
     /* The main thread: fork here, with every signal blocked so that no
      * handler runs in the child before it reset its state (libuv). */
     sigset_t all, old;

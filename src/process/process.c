@@ -43,6 +43,59 @@
 #include "platform/platform.h"
 #include "process/process_int.h"
 
+/* ---- cached pid and tid ---- */
+
+/* mproc__my_pid()/gettid() are real system calls; every call on a handle checks
+ * its owner. The caches are cleared in a child by a pthread_atfork handler
+ * (every fork through glibc, ours included) and by mproc__child_reset. */
+static _Atomic pid_t g_mypid;
+static _Thread_local pid_t tl_tid;
+static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_child(void) {
+  atomic_store(&g_mypid, 0);
+  tl_tid = 0;
+}
+static void atfork_init(void) { pthread_atfork(NULL, NULL, atfork_child); }
+
+pid_t mproc__my_pid(void) {
+  pid_t p = atomic_load_explicit(&g_mypid, memory_order_relaxed);
+  if (MPROC_LIKELY(p)) return p;
+  pthread_once(&g_atfork_once, atfork_init);
+  p = getpid();
+  atomic_store(&g_mypid, p);
+  return p;
+}
+
+int mproc__is_main_thread(void) {
+  if (!tl_tid) tl_tid = mproc__gettid();
+  return tl_tid == mproc__my_pid();
+}
+
+/* ---- pidfd support ---- */
+
+static _Atomic int g_pidfd_mode; /* 0 unknown, 1 pidfds, 2 death pipes */
+static int g_death_w = -1;       /* our own death pipe's write end */
+
+int mproc__have_pidfd(void) {
+  int m = atomic_load_explicit(&g_pidfd_mode, memory_order_relaxed);
+  if (MPROC_LIKELY(m)) return m == 1;
+  /* Probe with the real call: an injected failure is not "unsupported". */
+  int fd = mproc__sys_real.pidfd_open(getpid(), 0);
+  if (fd >= 0) {
+    close(fd);
+    m = 1;
+  } else {
+    m = errno == ENOSYS ? 2 : 1;
+  }
+  atomic_store(&g_pidfd_mode, m);
+  return m == 1;
+}
+
+void mproc__force_no_pidfd(int on) { atomic_store(&g_pidfd_mode, on ? 2 : 0); }
+
+void mproc__set_death_fd(int fd) { g_death_w = fd; }
+
 /* ---- this process's identity ---- */
 
 static struct {
@@ -53,10 +106,18 @@ static struct {
   _Atomic unsigned counter;            /* children created so far */
 } g_self = {.name = "MainProcess"};
 
+/* Bounded copy (strlcpy), by hand: snprintf or strnlen would make every
+ * child fault in (and lazily bind) code the parent never ran. */
+static void copy_str(char *dst, size_t cap, const char *src) {
+  size_t n = 0;
+  for (; src && n + 1 < cap && src[n]; n++) dst[n] = src[n];
+  dst[n] = 0;
+}
+
 void mproc__self_set(const char *name, const char *identity, int daemon,
                      pid_t parent_pid) {
-  snprintf(g_self.name, sizeof g_self.name, "%s", name ? name : "");
-  snprintf(g_self.identity, sizeof g_self.identity, "%s", identity ? identity : "");
+  copy_str(g_self.name, sizeof g_self.name, name);
+  copy_str(g_self.identity, sizeof g_self.identity, identity);
   g_self.daemon = daemon;
   g_self.parent_pid = parent_pid;
   atomic_store(&g_self.counter, 0);
@@ -70,6 +131,7 @@ pid_t mproc_parent_pid(void) { return g_self.parent_pid; }
 
 static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static mproc_process_t *g_head, *g_tail; /* every live handle, create order */
+static _Atomic int g_nrunning;           /* RUNNING handles: exit fast path */
 static int g_atexit_registered;          /* per image; inherited by fork */
 
 static void list_add(mproc_process_t *p) {
@@ -96,7 +158,7 @@ static void close_fd(int *fd) {
 /* Free a handle (off the list). Only the owner closes the fds: in any other
  * process the numbers may name unrelated files. */
 static void handle_free(mproc_process_t *p) {
-  if (p->owner == getpid()) {
+  if (p->owner == mproc__my_pid()) {
     close_fd(&p->pidfd);
     close_fd(&p->status_fd);
   }
@@ -114,10 +176,14 @@ void mproc__registry_reset_child(void) {
     close_fd(&p->status_fd);
   }
   g_head = g_tail = NULL;
+  atomic_store(&g_nrunning, 0);
   g_reg_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 }
 
 void mproc__child_reset(void) {
+  atfork_child();
+  if (g_death_w >= 0) close(g_death_w); /* our parent's, not ours */
+  g_death_w = -1;
   mproc__registry_reset_child();
   mproc__launcher_reset_child();
   mproc__forkserver_reset_child();
@@ -141,7 +207,8 @@ static int reap_locked(mproc_process_t *p) {
     int r;
     do {
       memset(&si, 0, sizeof si);
-      r = waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG);
+      r = p->fd_is_pidfd ? waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG)
+                         : waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG);
     } while (r < 0 && errno == EINTR);
     if (r < 0) {
       /* ECHILD: someone else reaped it (a waitpid(-1) in the application,
@@ -155,6 +222,7 @@ static int reap_locked(mproc_process_t *p) {
   }
   p->exitcode = code;
   p->state = PS_ENDED;
+  atomic_fetch_sub(&g_nrunning, 1);
   return 1;
 }
 
@@ -174,21 +242,30 @@ static void reap_all_locked(void) {
 /* Wait until p ended or the deadline passed. 0 or -ETIMEDOUT. p must stay
  * valid (the caller owns it, or holds it pinned). */
 static int wait_ended(mproc_process_t *p, const struct timespec *dl) {
+  useconds_t backoff = 500;
   for (;;) {
     pthread_mutex_lock(&g_reg_mu);
-    int ended = reap_locked(p);
+    int state = p->state;
     int fd = p->pidfd;
     pthread_mutex_unlock(&g_reg_mu);
-    if (ended) return 0;
-    if (mproc__deadline_passed(dl)) return -ETIMEDOUT;
+    if (state != PS_RUNNING) return 0;
+    /* poll first: when the child is still running this saves a waitid. */
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     int r = poll(&pfd, 1, mproc__deadline_ms(dl));
     if (r < 0 && errno != EINTR) return -errno;
-    if (r == 0) {
-      pthread_mutex_lock(&g_reg_mu);
-      ended = reap_locked(p);
-      pthread_mutex_unlock(&g_reg_mu);
-      return ended ? 0 : -ETIMEDOUT;
+    pthread_mutex_lock(&g_reg_mu);
+    int ended = reap_locked(p);
+    pthread_mutex_unlock(&g_reg_mu);
+    if (ended) return 0;
+    if (r == 0 || mproc__deadline_passed(dl)) return -ETIMEDOUT;
+    if (r > 0 && !p->fd_is_pidfd) {
+      /* A death pipe at EOF for a child still running: it exec'd (the pipe
+       * is close-on-exec). Only polling is left; back off to 20 ms. */
+      double left = mproc__deadline_left(dl);
+      useconds_t us = backoff;
+      if (left >= 0 && left * 1e6 < us) us = (useconds_t)(left * 1e6) + 1;
+      usleep(us);
+      if (backoff < 20000) backoff *= 2;
     }
   }
 }
@@ -196,11 +273,15 @@ static int wait_ended(mproc_process_t *p, const struct timespec *dl) {
 static int signal_locked(mproc_process_t *p, int sig) {
   if (p->state == PS_CREATED) return MPROC_ESTATE;
   if (reap_locked(p)) return 0;
-  int r = mproc__pidfd_signal(p->pidfd, sig);
+  int r = p->fd_is_pidfd ? mproc__pidfd_signal(p->pidfd, sig)
+                         : (kill(p->pid, sig) < 0 ? -errno : 0);
   return r == -ESRCH ? 0 : r;
 }
 
 void mproc__exit_work(void) {
+  /* Fast path, the usual case in a child: nothing to wait for. (Keeps the
+   * child from faulting in code it does not need.) */
+  if (atomic_load(&g_nrunning) == 0 && !mproc__forkserver_running()) return;
   /* Pin the running children, so the loop below may wait without the lock
    * while other threads keep using the registry. */
   pthread_mutex_lock(&g_reg_mu);
@@ -248,7 +329,7 @@ static void atexit_handler(void) { mproc__exit_work(); }
 
 static int check_handle(const mproc_process_t *p) {
   if (!p || p->magic != MPROC__PROC_MAGIC) return -EINVAL;
-  if (p->owner != getpid()) return MPROC_ENOTOWNER;
+  if (p->owner != mproc__my_pid()) return MPROC_ENOTOWNER;
   if (p->closed) return MPROC_EDESTROYED;
   return 0;
 }
@@ -309,7 +390,7 @@ int mproc_process_create(mproc_process_t **out, mproc_target_fn target, void *ar
   p->state = PS_CREATED;
   p->daemon = o.daemon != 0;
   p->method = method;
-  p->owner = getpid();
+  p->owner = mproc__my_pid();
   p->pidfd = -1;
   p->status_fd = -1;
   p->target = target;
@@ -341,7 +422,7 @@ int mproc_process_create(mproc_process_t **out, mproc_target_fn target, void *ar
 int mproc_process_destroy(mproc_process_t *p) {
   if (!p) return 0;
   if (p->magic != MPROC__PROC_MAGIC) return -EINVAL;
-  if (p->owner != getpid()) {
+  if (p->owner != mproc__my_pid()) {
     /* A parent's handle copied into a child by fork: only the memory is
      * ours to free (it is on no list of this process). */
     handle_free(p);
@@ -386,6 +467,7 @@ typedef struct fork_ctx {
   mproc_process_t *p;
   pid_t parent;
   pid_t pid;
+  int death[2];  /* death pipe (no-pidfd fallback), else -1 -1 */
 } fork_ctx;
 
 /* Runs on a long-lived thread with every signal blocked. */
@@ -398,6 +480,10 @@ static int fork_fn(void *c, const sigset_t *caller_mask) {
      * the parent's per-process state, then let signals in again. */
     mproc__child_pdeathsig(ctx->parent);
     mproc__child_reset();
+    if (ctx->death[1] >= 0) {
+      close(ctx->death[0]);
+      g_death_w = ctx->death[1];
+    }
     pthread_sigmask(SIG_SETMASK, caller_mask, NULL);
     mproc_process_t *p = ctx->p;
     mproc__child_spec spec = {
@@ -417,10 +503,22 @@ static int fork_fn(void *c, const sigset_t *caller_mask) {
 }
 
 static int start_fork(mproc_process_t *p) {
-  fork_ctx ctx = {.p = p, .parent = getpid(), .pid = -1};
+  fork_ctx ctx = {.p = p, .parent = mproc__my_pid(), .pid = -1, .death = {-1, -1}};
+  int have_pidfd = mproc__have_pidfd();
+  if (!have_pidfd && mproc__sys.pipe2(ctx.death, O_CLOEXEC) < 0) return -errno;
   mproc__flush_std();
   int rc = mproc__run_on_long_lived_thread(fork_fn, &ctx);
-  if (rc) return rc;
+  if (ctx.death[1] >= 0) close(ctx.death[1]);
+  if (rc) {
+    if (ctx.death[0] >= 0) close(ctx.death[0]);
+    return rc;
+  }
+  if (!have_pidfd) {
+    p->pid = ctx.pid;
+    p->pidfd = ctx.death[0];
+    p->fd_is_pidfd = 0;
+    return 0;
+  }
   int fd = mproc__sys.pidfd_open(ctx.pid, 0);
   if (fd < 0) {
     /* Without a pidfd we cannot manage the child: take it back. */
@@ -432,6 +530,7 @@ static int start_fork(mproc_process_t *p) {
   }
   p->pid = ctx.pid;
   p->pidfd = fd;
+  p->fd_is_pidfd = 1;
   return 0;
 }
 
@@ -462,7 +561,10 @@ int mproc_process_start(mproc_process_t *p) {
       rc = start_fork(p);
       break;
   }
-  if (rc == 0) p->state = PS_RUNNING;
+  if (rc == 0) {
+    p->state = PS_RUNNING;
+    atomic_fetch_add(&g_nrunning, 1);
+  }
   pthread_mutex_unlock(&g_reg_mu);
   return rc;
 }
@@ -516,7 +618,7 @@ int mproc_process_kill(mproc_process_t *p) {
 
 int mproc_process_close(mproc_process_t *p) {
   if (!p || p->magic != MPROC__PROC_MAGIC) return -EINVAL;
-  if (p->owner != getpid()) return MPROC_ENOTOWNER;
+  if (p->owner != mproc__my_pid()) return MPROC_ENOTOWNER;
   pthread_mutex_lock(&g_reg_mu);
   int rc = 0;
   if (!p->closed) {

@@ -45,7 +45,10 @@ struct mproc_process {
   int method;            /* resolved start method (never DEFAULT) */
   pid_t owner;           /* pid of the process that created the handle */
   pid_t pid;             /* child's pid once started */
-  int pidfd;             /* pidfd of the child (the sentinel), -1 if none */
+  int pidfd;             /* the sentinel: a pidfd of the child, or (without
+                            pidfd support) the read end of its death pipe
+                            or its forkserver status socket; -1 if none */
+  int fd_is_pidfd;       /* pidfd above is a real pidfd */
   int status_fd;         /* forkserver: socket delivering the exit status */
   int exitcode;          /* valid in PS_ENDED: 0..255 or -signo */
   mproc_target_fn target;           /* what the child runs */
@@ -70,6 +73,22 @@ typedef struct mproc__child_spec {
 } mproc__child_spec;
 
 /* ---- this process (process.c) ---- */
+
+/* getpid() and "is the calling thread the main thread", cached (cleared
+ * in every child by a pthread_atfork handler). */
+pid_t mproc__my_pid(void);
+int mproc__is_main_thread(void);
+/* Non-zero when the kernel (or valgrind, which lacks them) gives pidfds.
+ * Without them a child holds the write end of a "death pipe" whose read
+ * end is the parent's sentinel (EOF when the child is gone), children are
+ * reaped with waitid(P_PID) and signalled with kill() (safe: a child's pid
+ * is not reused before we reap it). */
+int mproc__have_pidfd(void);
+/* Tests: force the no-pidfd fallback (1) or probe again (0). */
+void mproc__force_no_pidfd(int on);
+/* This process's death-pipe write end (fallback mode), kept open until it
+ * exits; closed in its children by mproc__child_reset. */
+void mproc__set_death_fd(int fd);
 
 /* Set the calling process's identity after it was started by mproc. */
 void mproc__self_set(const char *name, const char *identity, int daemon,
@@ -129,6 +148,8 @@ int mproc__forkserver_poll(struct mproc_process *p, double wait, int *code);
 void mproc__forkserver_stop(void);
 /* pid of the running forkserver, 0 if none (tests). */
 pid_t mproc__forkserver_pid(void);
+/* Non-zero when this process has a forkserver (lock-free). */
+int mproc__forkserver_running(void);
 /* Forget the forkserver in a new child: close the inherited fds. */
 void mproc__forkserver_reset_child(void);
 

@@ -160,13 +160,17 @@ int mproc__spawn_start(struct mproc_process *p) {
     mproc__heap_free(blk);
     return rc;
   }
-  int pidfd = mproc__sys.pidfd_open(ctx.pid, 0);
-  if (pidfd < 0) {
-    rc = -errno;
-    reap_failed(ctx.pid);
-    close(pfd[0]);
-    mproc__heap_free(blk);
-    return rc;
+  int have_pidfd = mproc__have_pidfd();
+  int pidfd = -1;
+  if (have_pidfd) {
+    pidfd = mproc__sys.pidfd_open(ctx.pid, 0);
+    if (pidfd < 0) {
+      rc = -errno;
+      reap_failed(ctx.pid);
+      close(pfd[0]);
+      mproc__heap_free(blk);
+      return rc;
+    }
   }
   /* Wait for the child's word: it exec'd, attached the heap, found the
    * target and copied its arg (or says why not). */
@@ -178,15 +182,19 @@ int mproc__spawn_start(struct mproc_process *p) {
     if (r <= 0) break;
     got += (size_t)r;
   }
-  close(pfd[0]);
   mproc__heap_free(blk);
   if (got != sizeof word || word != 0) {
     reap_failed(ctx.pid);
-    close(pidfd);
+    if (pidfd >= 0) close(pidfd);
+    close(pfd[0]);
     return got == sizeof word && word < 0 ? word : MPROC_ECHILDFAIL;
   }
+  /* The child keeps the pipe's write end until it exits: without pidfds
+   * the read end is its sentinel (EOF = gone). */
+  if (have_pidfd) close(pfd[0]);
   p->pid = ctx.pid;
-  p->pidfd = pidfd;
+  p->pidfd = have_pidfd ? pidfd : pfd[0];
+  p->fd_is_pidfd = have_pidfd;
   return 0;
 }
 
@@ -196,7 +204,6 @@ static void report(int fd, int32_t v) {
   ssize_t w;
   do w = write(fd, &v, sizeof v);
   while (w < 0 && errno == EINTR);
-  close(fd);
 }
 
 int mproc_spawn_main(int argc, char **argv) {
@@ -232,6 +239,10 @@ int mproc_spawn_main(int argc, char **argv) {
     arg = copy;
   }
   report(status_fd, 0);
+  /* Keep the pipe open until we exit: it is our death pipe (the parent's
+   * sentinel when there are no pidfds); not for programs we exec. */
+  fcntl(status_fd, F_SETFD, FD_CLOEXEC);
+  mproc__set_death_fd(status_fd);
   mproc__child_spec spec = {
       .target = fn,
       .arg = arg,

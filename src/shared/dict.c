@@ -194,7 +194,6 @@ int mproc__dict_create_flags(mproc_dict_t **out, uint32_t flags) {
   mproc__rmutex_init(&d->mu);
   randombytes_buf(d->seed, sizeof d->seed);
   d->flags = flags;
-  atomic_thread_fence(memory_order_release);
   d->magic = DICT_MAGIC;
   *out = d;
   return 0;

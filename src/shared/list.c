@@ -168,7 +168,6 @@ int mproc_list_create(mproc_list_t **out, const void *opts) {
   int rc = mproc__heap_alloc(sizeof *l, (void **)&l);
   if (rc) return rc;
   mproc__rmutex_init(&l->mu);
-  atomic_thread_fence(memory_order_release);
   l->magic = LIST_MAGIC;
   *out = l;
   return 0;

@@ -1,0 +1,143 @@
+/*
+ * bench_lock.c - Lock figures, each beside a process-shared ROBUST pthread
+ * mutex (the raw C baseline doing the same work) and Python's
+ * multiprocessing.Lock (bench/py/lock.py), measured in the same run:
+ *
+ *   lock uncontended acquire+release   ns per pair, one process
+ *   lock 2-process locked counter      increments per second: two processes
+ *                                      each do N x {lock; counter++; unlock}
+ *                                      on one shared counter, timed from a
+ *                                      common start to the last finish
+ *
+ * Each figure is the best of REPS runs (the machine is shared and noisy).
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "mproc.h"
+
+#define REPS 5
+#define N_UNCONTENDED 5000000L
+#define N_CONTENDED 1000000L
+#define PY_UNCONTENDED "2000000"
+#define PY_CONTENDED "200000"
+
+typedef struct arena {
+  _Atomic int go;             /* start flag for the contended runs */
+  _Atomic int ready;          /* children waiting at the start */
+  volatile int64_t counter;   /* the shared counter */
+  pthread_mutex_t mu;         /* raw baseline: robust, process-shared */
+  mproc_lock_t *lock;         /* mproc */
+} arena;
+
+static arena *A;
+
+static void die(const char *what, int rc) {
+  fprintf(stderr, "bench_lock: %s: %s\n", what, mproc_strerror(rc));
+  exit(1);
+}
+
+static void raw_init(void) {
+  pthread_mutexattr_t at;
+  pthread_mutexattr_init(&at);
+  pthread_mutexattr_setpshared(&at, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&at, PTHREAD_MUTEX_ROBUST);
+  pthread_mutex_init(&A->mu, &at);
+  pthread_mutexattr_destroy(&at);
+}
+
+static double uncontended(int raw) {
+  double best = 1e30;
+  for (int r = 0; r < REPS; r++) {
+    double t0 = bench_now();
+    if (raw) {
+      for (long i = 0; i < N_UNCONTENDED; i++) {
+        pthread_mutex_lock(&A->mu);
+        pthread_mutex_unlock(&A->mu);
+      }
+    } else {
+      for (long i = 0; i < N_UNCONTENDED; i++) {
+        mproc_lock_acquire(A->lock, -1);
+        mproc_lock_release(A->lock);
+      }
+    }
+    double ns = (bench_now() - t0) / N_UNCONTENDED * 1e9;
+    if (ns < best) best = ns;
+  }
+  return best;
+}
+
+static void child_loop(int raw) {
+  atomic_fetch_add(&A->ready, 1);
+  while (!atomic_load(&A->go)) sched_yield();
+  if (raw) {
+    for (long i = 0; i < N_CONTENDED; i++) {
+      if (pthread_mutex_lock(&A->mu) == EOWNERDEAD) pthread_mutex_consistent(&A->mu);
+      A->counter++;
+      pthread_mutex_unlock(&A->mu);
+    }
+  } else {
+    for (long i = 0; i < N_CONTENDED; i++) {
+      mproc_lock_acquire(A->lock, -1);
+      A->counter++;
+      mproc_lock_release(A->lock);
+    }
+  }
+  _exit(0);
+}
+
+static double contended(int raw) {
+  double best = 0;
+  for (int r = 0; r < REPS; r++) {
+    A->counter = 0;
+    atomic_store(&A->go, 0);
+    atomic_store(&A->ready, 0);
+    pid_t p[2];
+    for (int i = 0; i < 2; i++) {
+      p[i] = fork();
+      if (p[i] == 0) child_loop(raw);
+    }
+    while (atomic_load(&A->ready) < 2) sched_yield();
+    double t0 = bench_now();
+    atomic_store(&A->go, 1);
+    for (int i = 0; i < 2; i++) waitpid(p[i], NULL, 0);
+    double dt = bench_now() - t0;
+    if (A->counter != 2 * N_CONTENDED) {
+      fprintf(stderr, "bench_lock: counter %lld, expected %ld\n", (long long)A->counter,
+              2 * N_CONTENDED);
+      exit(1);
+    }
+    double ops = 2.0 * N_CONTENDED / dt;
+    if (ops > best) best = ops;
+  }
+  return best;
+}
+
+int main(void) {
+  int rc;
+  /* The arena lives in the mproc heap, so both candidates get the same
+   * kind of shared memory (MAP_SHARED memfd). */
+  if ((rc = mproc_heap_alloc(sizeof(arena), (void **)&A))) die("heap", rc);
+  if ((rc = mproc_lock_create(&A->lock))) die("lock", rc);
+  raw_init();
+
+  double m = uncontended(0), r = uncontended(1);
+  double py = bench_python("lock.py", "uncontended " PY_UNCONTENDED);
+  bench_report("lock uncontended acquire+release", "ns", 0, m, r, py);
+
+  m = contended(0);
+  r = contended(1);
+  py = bench_python("lock.py", "contended " PY_CONTENDED);
+  bench_report("lock 2-process locked counter", "ops/s", 1, m, r, py);
+
+  mproc_lock_destroy(A->lock);
+  pthread_mutex_destroy(&A->mu);
+  mproc_heap_free(A);
+  return 0;
+}

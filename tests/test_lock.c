@@ -1,0 +1,435 @@
+/* test_lock.c - Lock and RLock: every call, bad input, timeouts, owner
+ * death (SIGKILL of a holder, also a recursive one), many processes on one
+ * counter, no CPU while waiting. */
+#include <math.h>
+#include <pthread.h>
+
+#include "sync_util.h"
+
+typedef struct shared {
+  mproc_lock_t *lock;
+  mproc_rlock_t *rlock;
+  volatile int stage;
+  volatile int64_t counter;
+  volatile int64_t rcounter; /* guarded by rlock (counter by lock) */
+  int iters;
+} shared;
+
+static shared *mk(void) {
+  shared *s = su_shared(sizeof *s);
+  MPROC_PASS(mproc_lock_create(&s->lock));
+  MPROC_PASS(mproc_rlock_create(&s->rlock));
+  return s;
+}
+static void rm(shared *s) {
+  MPROC_PASS(mproc_lock_destroy(s->lock));
+  MPROC_PASS(mproc_rlock_destroy(s->rlock));
+  mproc_heap_free(s);
+}
+
+static void lock_basic(void **state) {
+  (void)state;
+  shared *s = mk();
+  MPROC_ASSERT_RC(mproc_lock_locked(s->lock), 0);
+  MPROC_ASSERT_RC(mproc_lock_is_mine(s->lock), 0);
+  MPROC_PASS(mproc_lock_acquire(s->lock, -1));
+  MPROC_ASSERT_RC(mproc_lock_locked(s->lock), 1);
+  MPROC_ASSERT_RC(mproc_lock_is_mine(s->lock), 1);
+  MPROC_PASS(mproc_lock_release(s->lock));
+  MPROC_PASS(mproc_lock_acquire(s->lock, 0));
+  MPROC_PASS(mproc_lock_release(s->lock));
+  MPROC_PASS(mproc_lock_acquire(s->lock, 1.5));
+  MPROC_PASS(mproc_lock_release(s->lock));
+  MPROC_ASSERT_RC(mproc_lock_destroy(NULL), 0);
+  MPROC_ASSERT_RC(mproc_rlock_destroy(NULL), 0);
+  rm(s);
+}
+
+static void lock_bad_input(void **state) {
+  (void)state;
+  mproc_lock_t *l;
+  int on_stack = 0;
+  MPROC_ASSERT_RC(mproc_lock_create(NULL), MPROC_EINVAL);
+  MPROC_PASS(mproc_lock_create(&l));
+  MPROC_ASSERT_RC(mproc_lock_acquire(NULL, -1), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_lock_acquire(l, -2), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_lock_acquire(l, -0.5), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_lock_acquire(l, NAN), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_lock_acquire(l, INFINITY), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_lock_release(NULL), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_lock_release(l), MPROC_EPERM);
+  MPROC_ASSERT_RC(mproc_lock_locked(NULL), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_lock_is_mine(NULL), MPROC_EINVAL);
+  /* Not a heap object, or an object of another kind. */
+  MPROC_ASSERT_RC(mproc_lock_acquire((mproc_lock_t *)(void *)&on_stack, -1), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_lock_destroy((mproc_lock_t *)(void *)&on_stack), MPROC_EINVAL);
+  mproc_rlock_t *r;
+  MPROC_PASS(mproc_rlock_create(&r));
+  MPROC_ASSERT_RC(mproc_lock_acquire((mproc_lock_t *)(void *)r, -1), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_rlock_acquire((mproc_rlock_t *)(void *)l, -1), MPROC_EINVAL);
+  /* Re-acquiring a Lock from the owning thread. */
+  MPROC_PASS(mproc_lock_acquire(l, -1));
+  MPROC_ASSERT_RC(mproc_lock_acquire(l, -1), -EDEADLK);
+  MPROC_ASSERT_RC(mproc_lock_acquire(l, 0), -EDEADLK);
+  /* Destroy while held by the caller releases and frees. */
+  MPROC_PASS(mproc_lock_destroy(l));
+  MPROC_ASSERT_RC(mproc_lock_acquire(l, -1), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_lock_release(l), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_lock_locked(l), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_lock_is_mine(l), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_lock_destroy(l), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_rlock_create(NULL), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_rlock_acquire(r, -3), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_rlock_acquire(NULL, 0), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_rlock_release(r), MPROC_EPERM);
+  MPROC_ASSERT_RC(mproc_rlock_release(NULL), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_rlock_depth(NULL), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_rlock_locked(NULL), MPROC_EINVAL);
+  MPROC_PASS(mproc_rlock_destroy(r));
+  MPROC_ASSERT_RC(mproc_rlock_acquire(r, -1), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_rlock_release(r), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_rlock_depth(r), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_rlock_locked(r), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_rlock_destroy(r), MPROC_EDESTROYED);
+}
+
+/* Child: take the lock, say so, hold it until told, release. */
+static int holder(void *arg) {
+  shared *s = arg;
+  CHILD_RC(mproc_lock_acquire(s->lock, -1), 0);
+  s->stage = 1;
+  CHILD_CHECK(su_await(&s->stage, 2));
+  CHILD_RC(mproc_lock_release(s->lock), 0);
+  return 0;
+}
+
+static void lock_timeouts(void **state) {
+  (void)state;
+  shared *s = mk();
+  pid_t pid = su_fork(holder, s);
+  assert_true(su_await(&s->stage, 1));
+  MPROC_ASSERT_RC(mproc_lock_locked(s->lock), 1);
+  MPROC_ASSERT_RC(mproc_lock_is_mine(s->lock), 0);
+  MPROC_ASSERT_RC(mproc_lock_acquire(s->lock, 0), MPROC_ETIMEDOUT);
+  double t0 = mproc_test_now();
+  MPROC_ASSERT_RC(mproc_lock_acquire(s->lock, 0.2), MPROC_ETIMEDOUT);
+  double dt = mproc_test_now() - t0;
+  assert_true(dt >= 0.19);
+  assert_true(dt < 10);
+  /* Not ours: release refused, destroy refused. */
+  MPROC_ASSERT_RC(mproc_lock_release(s->lock), MPROC_EPERM);
+  MPROC_ASSERT_RC(mproc_lock_destroy(s->lock), MPROC_EBUSY);
+  s->stage = 2;
+  MPROC_PASS(mproc_lock_acquire(s->lock, 20));
+  MPROC_PASS(mproc_lock_release(s->lock));
+  SU_JOIN_OK(pid);
+  rm(s);
+}
+
+/* Child: take the lock (recursively for the RLock) and die holding it. */
+static int die_holding(void *arg) {
+  shared *s = arg;
+  CHILD_RC(mproc_lock_acquire(s->lock, -1), 0);
+  CHILD_RC(mproc_rlock_acquire(s->rlock, -1), 0);
+  CHILD_RC(mproc_rlock_acquire(s->rlock, -1), 0);
+  CHILD_RC(mproc_rlock_acquire(s->rlock, 0), 0);
+  CHILD_RC(mproc_rlock_depth(s->rlock), 3);
+  s->stage = 1;
+  for (;;) pause();
+}
+
+static void lock_owner_killed(void **state) {
+  (void)state;
+  shared *s = mk();
+  pid_t pid = su_fork(die_holding, s);
+  assert_true(su_await(&s->stage, 1));
+  MPROC_ASSERT_RC(mproc_lock_acquire(s->lock, 0), MPROC_ETIMEDOUT);
+  kill(pid, SIGKILL);
+  assert_int_equal(su_wait(pid, NULL), -SIGKILL);
+  MPROC_ASSERT_RC(mproc_lock_acquire(s->lock, 5), MPROC_EOWNERDEAD);
+  MPROC_ASSERT_RC(mproc_lock_is_mine(s->lock), 1);
+  MPROC_PASS(mproc_lock_release(s->lock));
+  MPROC_ASSERT_RC(mproc_lock_locked(s->lock), 0);
+  /* Works normally afterwards, also across processes. */
+  MPROC_PASS(mproc_lock_acquire(s->lock, 0));
+  MPROC_PASS(mproc_lock_release(s->lock));
+  MPROC_ASSERT_RC(mproc_rlock_acquire(s->rlock, 5), MPROC_EOWNERDEAD);
+  MPROC_ASSERT_RC(mproc_rlock_depth(s->rlock), 1); /* dead owner's 3 dropped */
+  MPROC_PASS(mproc_rlock_release(s->rlock));
+  MPROC_ASSERT_RC(mproc_rlock_locked(s->rlock), 0);
+  MPROC_ASSERT_RC(mproc_rlock_release(s->rlock), MPROC_EPERM);
+  s->stage = 0;
+  pid = su_fork(holder, s);
+  assert_true(su_await(&s->stage, 1));
+  s->stage = 2;
+  SU_JOIN_OK(pid);
+  MPROC_PASS(mproc_lock_acquire(s->lock, 0));
+  MPROC_PASS(mproc_lock_release(s->lock));
+  rm(s);
+}
+
+/* The holder dies while we are already asleep waiting for the lock. */
+static int die_later(void *arg) {
+  shared *s = arg;
+  CHILD_RC(mproc_lock_acquire(s->lock, -1), 0);
+  CHILD_RC(mproc_rlock_acquire(s->rlock, -1), 0);
+  CHILD_RC(mproc_rlock_acquire(s->rlock, -1), 0);
+  s->stage = 1;
+  su_sleep(0.2);
+  raise(SIGKILL);
+  return 0;
+}
+
+static void lock_owner_dies_while_waited_on(void **state) {
+  (void)state;
+  shared *s = mk();
+  pid_t pid = su_fork(die_later, s);
+  assert_true(su_await(&s->stage, 1));
+  MPROC_ASSERT_RC(mproc_lock_acquire(s->lock, -1), MPROC_EOWNERDEAD);
+  MPROC_ASSERT_RC(mproc_rlock_acquire(s->rlock, 20), MPROC_EOWNERDEAD);
+  assert_int_equal(su_wait(pid, NULL), -SIGKILL);
+  MPROC_PASS(mproc_rlock_acquire(s->rlock, 0));
+  MPROC_ASSERT_RC(mproc_rlock_depth(s->rlock), 2);
+  MPROC_PASS(mproc_rlock_release(s->rlock));
+  MPROC_PASS(mproc_rlock_release(s->rlock));
+  MPROC_PASS(mproc_lock_release(s->lock));
+  rm(s);
+}
+
+static void rlock_recursion(void **state) {
+  (void)state;
+  shared *s = mk();
+  MPROC_ASSERT_RC(mproc_rlock_depth(s->rlock), 0);
+  for (int i = 1; i <= 5; i++) {
+    MPROC_PASS(mproc_rlock_acquire(s->rlock, i % 2 ? -1 : 0));
+    MPROC_ASSERT_RC(mproc_rlock_depth(s->rlock), i);
+  }
+  MPROC_ASSERT_RC(mproc_rlock_locked(s->rlock), 1);
+  for (int i = 4; i >= 0; i--) {
+    MPROC_PASS(mproc_rlock_release(s->rlock));
+    MPROC_ASSERT_RC(mproc_rlock_depth(s->rlock), i);
+  }
+  MPROC_ASSERT_RC(mproc_rlock_locked(s->rlock), 0);
+  MPROC_ASSERT_RC(mproc_rlock_release(s->rlock), MPROC_EPERM);
+  /* Destroy while held (recursively) by the caller is allowed. */
+  MPROC_PASS(mproc_rlock_acquire(s->rlock, -1));
+  MPROC_PASS(mproc_rlock_acquire(s->rlock, -1));
+  MPROC_PASS(mproc_rlock_destroy(s->rlock));
+  MPROC_PASS(mproc_rlock_create(&s->rlock));
+  rm(s);
+}
+
+/* Child: hold the RLock twice until told, so the parent sees it busy. */
+static int rholder(void *arg) {
+  shared *s = arg;
+  CHILD_RC(mproc_rlock_acquire(s->rlock, -1), 0);
+  CHILD_RC(mproc_rlock_acquire(s->rlock, -1), 0);
+  s->stage = 1;
+  CHILD_CHECK(su_await(&s->stage, 2));
+  CHILD_RC(mproc_rlock_release(s->rlock), 0);
+  s->stage = 3; /* still held once */
+  CHILD_CHECK(su_await(&s->stage, 4));
+  CHILD_RC(mproc_rlock_release(s->rlock), 0);
+  return 0;
+}
+
+static void rlock_across_processes(void **state) {
+  (void)state;
+  shared *s = mk();
+  pid_t pid = su_fork(rholder, s);
+  assert_true(su_await(&s->stage, 1));
+  MPROC_ASSERT_RC(mproc_rlock_acquire(s->rlock, 0), MPROC_ETIMEDOUT);
+  MPROC_ASSERT_RC(mproc_rlock_release(s->rlock), MPROC_EPERM);
+  MPROC_ASSERT_RC(mproc_rlock_depth(s->rlock), 0);
+  MPROC_ASSERT_RC(mproc_rlock_destroy(s->rlock), MPROC_EBUSY);
+  s->stage = 2;
+  assert_true(su_await(&s->stage, 3));
+  MPROC_ASSERT_RC(mproc_rlock_acquire(s->rlock, 0.05), MPROC_ETIMEDOUT);
+  s->stage = 4;
+  MPROC_PASS(mproc_rlock_acquire(s->rlock, 20));
+  SU_JOIN_OK(pid);
+  MPROC_PASS(mproc_rlock_release(s->rlock));
+  rm(s);
+}
+
+/* Child: increment the shared counter under the lock, racing the others
+ * (read, yield, write: without the lock updates would be lost). */
+static int incrementer(void *arg) {
+  shared *s = arg;
+  for (int i = 0; i < s->iters; i++) {
+    CHILD_RC(mproc_lock_acquire(s->lock, -1), 0);
+    int64_t v = s->counter;
+    if (i % 64 == 0) sched_yield();
+    s->counter = v + 1;
+    CHILD_RC(mproc_lock_release(s->lock), 0);
+  }
+  return 0;
+}
+
+static void lock_counter_exact(void **state) {
+  (void)state;
+  shared *s = mk();
+  s->iters = 20000;
+  pid_t pids[4];
+  for (int i = 0; i < 4; i++) pids[i] = su_fork(incrementer, s);
+  for (int i = 0; i < 4; i++) SU_JOIN_OK(pids[i]);
+  assert_int_equal(s->counter, 4 * 20000);
+  rm(s);
+}
+
+static void *thread_inc(void *arg) {
+  shared *s = arg;
+  for (int i = 0; i < s->iters; i++) {
+    if (mproc_lock_acquire(s->lock, -1) != 0) return (void *)1;
+    int64_t v = s->counter;
+    s->counter = v + 1;
+    if (mproc_lock_release(s->lock) != 0) return (void *)1;
+    if (mproc_rlock_acquire(s->rlock, -1) != 0) return (void *)1;
+    if (mproc_rlock_acquire(s->rlock, -1) != 0) return (void *)1;
+    s->rcounter++;
+    if (mproc_rlock_release(s->rlock) != 0) return (void *)1;
+    s->rcounter++;
+    if (mproc_rlock_release(s->rlock) != 0) return (void *)1;
+  }
+  return NULL;
+}
+
+static void lock_threads(void **state) {
+  (void)state;
+  shared *s = mk();
+  s->iters = 5000;
+  /* Two threads of this process, each through the Lock and the RLock. */
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, thread_inc, s), 0);
+  for (int i = 0; i < 2; i++) {
+    void *r;
+    pthread_join(t[i], &r);
+    assert_null(r);
+  }
+  assert_int_equal(s->counter, 2 * 5000);
+  assert_int_equal(s->rcounter, 2 * 2 * 5000);
+  rm(s);
+}
+
+/* Child: block on the lock the parent holds for ~0.3 s; report nothing,
+ * the parent reads our CPU time. */
+static int sleeper(void *arg) {
+  shared *s = arg;
+  s->stage = 1;
+  CHILD_RC(mproc_lock_acquire(s->lock, -1), 0);
+  CHILD_RC(mproc_lock_release(s->lock), 0);
+  CHILD_RC(mproc_rlock_acquire(s->rlock, 30), 0);
+  CHILD_RC(mproc_rlock_release(s->rlock), 0);
+  return 0;
+}
+
+static void lock_waiter_uses_no_cpu(void **state) {
+  (void)state;
+  shared *s = mk();
+  MPROC_PASS(mproc_lock_acquire(s->lock, -1));
+  MPROC_PASS(mproc_rlock_acquire(s->rlock, -1));
+  pid_t pid = su_fork(sleeper, s);
+  assert_true(su_await(&s->stage, 1));
+  su_sleep(0.3);
+  MPROC_PASS(mproc_lock_release(s->lock));
+  su_sleep(0.3);
+  MPROC_PASS(mproc_rlock_release(s->rlock));
+  struct rusage ru = {0};
+  assert_int_equal(su_wait(pid, &ru), 0);
+  /* Two ~0.3 s waits: spinning would burn ~0.6 s of CPU. */
+  assert_true(su_cpu(&ru) < 0.1);
+  rm(s);
+}
+
+/* Chaos: workers update a pair (a, b) that must stay equal, under the
+ * Lock and the RLock in turn; a killer SIGKILLs them at random, mid-update
+ * included. Every acquire that finds a dead owner repairs the pair. In the
+ * end nothing is wedged, no worker ever timed out, and the pair is equal. */
+typedef struct chaos {
+  mproc_lock_t *lock;
+  mproc_rlock_t *rlock;
+  volatile int64_t a, b, ra, rb;
+  volatile int64_t repairs, ops;
+} chaos;
+
+static int chaos_worker(void *arg) {
+  chaos *c = arg;
+  for (unsigned i = 0;; i++) {
+    int rc = mproc_lock_acquire(c->lock, 20);
+    CHILD_CHECK(rc == 0 || rc == MPROC_EOWNERDEAD);
+    if (rc == MPROC_EOWNERDEAD) {
+      c->b = c->a;
+      c->repairs++;
+    }
+    c->a++;
+    if (i % 8 == 0) sched_yield();
+    c->b++;
+    c->ops++;
+    CHILD_RC(mproc_lock_release(c->lock), 0);
+    rc = mproc_rlock_acquire(c->rlock, 20);
+    CHILD_CHECK(rc == 0 || rc == MPROC_EOWNERDEAD);
+    if (rc == MPROC_EOWNERDEAD) c->rb = c->ra;
+    CHILD_RC(mproc_rlock_acquire(c->rlock, 0), 0);
+    c->ra++;
+    if (i % 8 == 4) sched_yield();
+    c->rb++;
+    CHILD_RC(mproc_rlock_release(c->rlock), 0);
+    CHILD_RC(mproc_rlock_release(c->rlock), 0);
+  }
+}
+
+static void lock_chaos_random_kills(void **state) {
+  (void)state;
+  chaos *c = su_shared(sizeof *c);
+  MPROC_PASS(mproc_lock_create(&c->lock));
+  MPROC_PASS(mproc_rlock_create(&c->rlock));
+  pid_t w[4];
+  for (int i = 0; i < 4; i++) w[i] = su_fork(chaos_worker, c);
+  unsigned seed = 12345;
+  int kills = 0;
+  double end = mproc_test_now() + 4;
+  while (mproc_test_now() < end) {
+    su_sleep(0.002 + (rand_r(&seed) % 8) * 0.001);
+    int k = rand_r(&seed) % 4;
+    kill(w[k], SIGKILL);
+    /* Killed, never failed: a worker that timed out would exit 99. */
+    assert_int_equal(su_wait(w[k], NULL), -SIGKILL);
+    kills++;
+    w[k] = su_fork(chaos_worker, c);
+  }
+  for (int i = 0; i < 4; i++) {
+    kill(w[i], SIGKILL);
+    assert_int_equal(su_wait(w[i], NULL), -SIGKILL);
+  }
+  int rc = mproc_lock_acquire(c->lock, 5);
+  assert_true(rc == 0 || rc == MPROC_EOWNERDEAD);
+  if (rc == MPROC_EOWNERDEAD) c->b = c->a;
+  assert_true(c->a == c->b);
+  MPROC_PASS(mproc_lock_release(c->lock));
+  rc = mproc_rlock_acquire(c->rlock, 5);
+  assert_true(rc == 0 || rc == MPROC_EOWNERDEAD);
+  if (rc == MPROC_EOWNERDEAD) c->rb = c->ra;
+  assert_true(c->ra == c->rb);
+  MPROC_PASS(mproc_rlock_release(c->rlock));
+  assert_true(kills > 50);
+  assert_true(c->ops > 0);
+  print_message("chaos: %d kills, %lld ops, %lld repairs\n", kills, (long long)c->ops,
+                (long long)c->repairs);
+  MPROC_PASS(mproc_lock_destroy(c->lock));
+  MPROC_PASS(mproc_rlock_destroy(c->rlock));
+}
+
+static const struct CMUnitTest tests[] = {
+    MPROC_SLOW_TEST(lock_chaos_random_kills),
+    MPROC_TEST(lock_basic),
+    MPROC_TEST(lock_bad_input),
+    MPROC_TEST(lock_timeouts),
+    MPROC_TEST(lock_owner_killed),
+    MPROC_TEST(lock_owner_dies_while_waited_on),
+    MPROC_TEST(rlock_recursion),
+    MPROC_TEST(rlock_across_processes),
+    MPROC_TEST(lock_counter_exact),
+    MPROC_TEST(lock_threads),
+    MPROC_TEST(lock_waiter_uses_no_cpu),
+};
+MPROC_TEST_MAIN(tests)
