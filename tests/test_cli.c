@@ -632,6 +632,11 @@ static void jobs_get_dev_null_as_stdin(void **state) {
   assert_int_equal(exit_code(&r), 0);
   assert_string_equal(r.out, "x\ny\n");
   res_free(&r);
+  /* Also when the inputs come from the command line. */
+  RUN(&r, &ro, "cat; echo {}", ":::", "z");
+  assert_int_equal(exit_code(&r), 0);
+  assert_string_equal(r.out, "z\n");
+  res_free(&r);
 }
 
 /* ------------------------------------------------- exit status, errors */
