@@ -162,6 +162,7 @@ static job *job_new(runner *r, char **args, size_t nargs) {
   j->nargs = nargs;
   j->pidfd = j->fd[0] = j->fd[1] = -1;
   j->kill_step = -1;
+  cli_jobout_init(&j->out, NULL);
   if (r->o->tag) {
     cli_buf b = {0};
     for (size_t i = 0; i < nargs; i++) {
