@@ -12,6 +12,7 @@
 
 #include "harness.h"
 #include "heap/heap.h"
+#include "platform/platform.h"
 
 #define SUBPROC_ENV "MPROC_TEST_INIT_SUBPROC"
 
@@ -149,12 +150,55 @@ static void opts_override_env(void **state) {
   assert_int_equal(run_self("opts_override_env", "bogus"), 0);
 }
 
+static int fail_memfd(const char *name, unsigned flags) {
+  (void)name;
+  (void)flags;
+  errno = EMFILE;
+  return -1;
+}
+static int g_mmap_calls;
+static void *fail_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  (void)addr, (void)len, (void)prot, (void)flags, (void)fd, (void)off;
+  g_mmap_calls++;
+  errno = ENOMEM;
+  return (void *)-1;
+}
+
+static void init_faults_leak_nothing(void **state) {
+  (void)state;
+  if (!getenv(SUBPROC_ENV)) {
+    assert_int_equal(run_self("init_faults_leak_nothing", "bogus"), 0);
+    return;
+  }
+  /* Uninitialised here (the harness's init failed on the bad variable). */
+  unsetenv("MPROC_HEAP_SIZE");
+  int fds = mproc_test_count_fds();
+  mproc__sys.memfd_create = fail_memfd;
+  MPROC_ASSERT_RC(mproc_init(NULL), MPROC_EMFILE);
+  void *p;
+  MPROC_ASSERT_RC(mproc_heap_alloc(8, &p), MPROC_EMFILE); /* lazy init fails alike */
+  mproc__sys.memfd_create = mproc__sys_real.memfd_create;
+  mproc__sys.mmap = fail_mmap;
+  MPROC_ASSERT_RC(mproc_init(NULL), MPROC_ENOMEM);
+  assert_true(g_mmap_calls >= 1);
+  assert_int_equal(mproc_test_count_fds(), fds); /* the memfd was closed */
+  assert_null(mproc__heap_base());
+  mproc__sys.mmap = mproc__sys_real.mmap;
+  /* The faults are gone: initialisation now succeeds. */
+  MPROC_PASS(mproc_init(NULL));
+  MPROC_PASS(mproc_heap_alloc(8, &p));
+  MPROC_PASS(mproc_heap_free(p));
+  assert_int_equal(mproc_test_count_fds(), fds + 1);
+  _exit(0); /* skip the harness's fd check: the heap's memfd is new here */
+}
+
 static const struct CMUnitTest tests[] = {
     MPROC_TEST(init_bad_options),
     MPROC_TEST(init_again),
     MPROC_TEST(env_heap_size_valid),
     MPROC_TEST(env_heap_size_invalid),
     MPROC_TEST(opts_override_env),
+    MPROC_TEST(init_faults_leak_nothing),
 };
 
 MPROC_TEST_MAIN(tests)

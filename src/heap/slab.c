@@ -275,11 +275,11 @@ size_t mproc__hp_trim(void) {
         if (s->nfree == ci->nblocks) {
           unlink_slab(c, s);
           hp_jset(&c->j, &c->nslabs, c->nslabs - 1);
+          hp_commit(&c->j); /* one slab per step: the journal is short */
           found[nf++] = i - 1;
         }
         i = next;
       }
-      hp_commit(&c->j);
       if (nf && mproc__hp_lock(&ph->lock, &ph->j) == 0) {
         for (uint64_t k = 0; k < nf; k++) mproc__hp_span_free(found[k]);
         mproc__hp_unlock(&ph->lock);
