@@ -336,7 +336,9 @@ MPROC_EXPORT int mproc_cond_release(mproc_cond_t *cond);
  * again when the call returns. Returns 0 when notified (rarely spuriously,
  * e.g. after a waiter was killed: re-check your predicate), -ETIMEDOUT,
  * MPROC_EOWNERDEAD (re-acquiring found the lock's owner dead; the caller
- * holds it and should repair the data; notified or not is unknown).
+ * holds it and should repair the data; notified or not is unknown), -ENOMEM
+ * (no room in the shared heap for the waiter's small queue node; the lock
+ * was not released).
  */
 MPROC_EXPORT int mproc_cond_wait(mproc_cond_t *cond, double timeout);
 /* Python's wait_for: wait until pred(arg) returns non-zero, evaluating it
