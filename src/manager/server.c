@@ -679,9 +679,11 @@ int mproc__mgr_serve(mproc__mgr_cfg *cfg, void (*ready)(const char *, void *), v
   }
   int owner_fd = -1;
   if (cfg->owner > 0) {
+    /* Without pidfds (old kernels, valgrind) the loop checks getppid()
+     * every second instead. The owner may have died before we looked: then
+     * stop at once. */
     owner_fd = mproc__sys.pidfd_open(cfg->owner, 0);
-    /* The owner may have died before we looked: then stop at once. */
-    if (owner_fd < 0 || getppid() != cfg->owner) atomic_store(&s->stopping, 1);
+    if (getppid() != cfg->owner) atomic_store(&s->stopping, 1);
   }
   struct sigaction old_term, old_int;
   if (cfg->handle_signals) {
@@ -696,7 +698,9 @@ int mproc__mgr_serve(mproc__mgr_cfg *cfg, void (*ready)(const char *, void *), v
   if (ready) ready(cfg->addr, arg);
   while (!atomic_load(&s->stopping)) {
     struct pollfd p[3] = {{cfg->lfd, POLLIN, 0}, {s->wake[0], POLLIN, 0}, {owner_fd, POLLIN, 0}};
-    int r = poll(p, owner_fd >= 0 ? 3 : 2, -1);
+    int watch_ppid = cfg->owner > 0 && owner_fd < 0;
+    int r = poll(p, owner_fd >= 0 ? 3 : 2, watch_ppid ? 1000 : -1);
+    if (watch_ppid && getppid() != cfg->owner) break;
     if (r < 0 && errno != EINTR) break;
     if (r <= 0) continue;
     if (p[1].revents) break;
@@ -707,9 +711,11 @@ int mproc__mgr_serve(mproc__mgr_cfg *cfg, void (*ready)(const char *, void *), v
   close(cfg->lfd);
   if (cfg->unlink_path && strncmp(cfg->addr, "unix:", 5) == 0 && cfg->addr[5] != '@')
     unlink(cfg->addr + 5);
-  /* Wake every client thread: blocked reads get EOF, waits see stopping. */
+  /* Wake every client thread: blocked reads get EOF, waits see stopping.
+   * Only the read side is shut, so a request being served still gets its
+   * reply out (a client whose put landed must not see an error). */
   pthread_mutex_lock(&s->mu);
-  for (client *c = s->clients; c; c = c->next) shutdown(c->fd, SHUT_RDWR);
+  for (client *c = s->clients; c; c = c->next) shutdown(c->fd, SHUT_RD);
   pthread_cond_broadcast(&s->cv);
   struct timespec dl;
   mproc__deadline(10.0, &dl);
