@@ -374,7 +374,7 @@ MPROC_EXPORT int mproc_event_wait(mproc_event_t *event, double timeout);
 
 typedef struct mproc_barrier mproc_barrier_t;
 
-/* A barrier for parties (1 .. 2^20) waiters. No action callable. */
+/* A barrier for parties (1 .. 65536) waiters. No action callable. */
 MPROC_EXPORT int mproc_barrier_create(mproc_barrier_t **barrier, int parties);
 /* Free it. -EBUSY while parties are waiting in it. NULL: 0. */
 MPROC_EXPORT int mproc_barrier_destroy(mproc_barrier_t *barrier);
