@@ -32,6 +32,7 @@
 #endif
 
 static char g_mproc[PATH_MAX];
+static char g_dir[64];
 
 static const char *mproc_path(void) {
   if (g_mproc[0]) return g_mproc;
@@ -62,7 +63,10 @@ typedef struct run_opts {
   const char *in;       /* stdin bytes (NULL: /dev/null unless gen_lines) */
   size_t inlen;         /* 0: strlen(in) */
   long gen_lines;       /* > 0: stdin is a pipe fed "1\n".."N\n" by a child */
-  double sig_at[2];     /* > 0: send sig to mproc's process group then */
+  double sig_at[2];     /* > 0: send sig[i] to mproc's process group this
+                           many seconds after the start (i = 0) or after
+                           the previous signal, and ... */
+  int wait_count[2];    /* ... once the scratch dir holds this many files */
   int sig[2];
   const char *dir;      /* working directory for mproc (NULL: inherit) */
   int pty_err;          /* mproc's stderr is a terminal (pty) */
@@ -89,6 +93,20 @@ static void append(char **buf, size_t *len, const char *p, size_t n) {
   memcpy(*buf + *len, p, n);
   *len += n;
   (*buf)[*len] = 0;
+}
+
+/* Files in dir, not counting *.tmp (written, then renamed into place). */
+static int count_files(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t l = strlen(e->d_name);
+    if (e->d_name[0] != '.' && !(l > 4 && !strcmp(e->d_name + l - 4, ".tmp"))) n++;
+  }
+  closedir(d);
+  return n;
 }
 
 /* Run mproc with argv (NULL-terminated, without argv[0]). */
@@ -146,7 +164,7 @@ static void runv(res *r, const run_opts *ro, const char *const *args) {
       _exit(0);
     }
   }
-  double t0 = mproc_test_now();
+  double t0 = mproc_test_now(), tsig = t0;
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
@@ -192,15 +210,18 @@ static void runv(res *r, const run_opts *ro, const char *const *args) {
     if (pin[1] >= 0) pf[np++] = (struct pollfd){.fd = pin[1], .events = POLLOUT};
     int to = -1;
     if (nsig < 2 && ro->sig_at[nsig] > 0) {
-      double d = t0 + ro->sig_at[nsig] - mproc_test_now();
+      double d = tsig + ro->sig_at[nsig] - mproc_test_now();
       to = d <= 0 ? 0 : (int)(d * 1000) + 1;
+      if (ro->wait_count[nsig] > 0 && to < 10) to = 10;
     }
     int n = poll(pf, (nfds_t)np, to);
     if (n < 0 && errno == EINTR) continue;
     assert_true(n >= 0);
-    if (nsig < 2 && ro->sig_at[nsig] > 0 && mproc_test_now() >= t0 + ro->sig_at[nsig]) {
+    if (nsig < 2 && ro->sig_at[nsig] > 0 && mproc_test_now() >= tsig + ro->sig_at[nsig] &&
+        (ro->wait_count[nsig] == 0 || count_files(g_dir) >= ro->wait_count[nsig])) {
       kill(-pid, ro->sig[nsig]);
       nsig++;
+      tsig = mproc_test_now();
     }
     for (int i = 0; i < 2; i++) {
       if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
@@ -285,8 +306,8 @@ static size_t count_lines(const char *s) {
   return n;
 }
 
-/* A scratch directory per test, removed at the end. */
-static char g_dir[64];
+/* A scratch directory per test, removed at the end (g_dir is declared at
+ * the top: runv() can wait for files to appear in it). */
 static void tmpdir_make(void) {
   snprintf(g_dir, sizeof g_dir, "/tmp/mproc_cli_XXXXXX");
   assert_non_null(mkdtemp(g_dir));
@@ -952,23 +973,29 @@ static void halt_on_success_and_percent(void **state) {
 static void first_sigint_waits_for_running_jobs(void **state) {
   (void)state;
   res r;
-  run_opts ro = {.sig_at = {0.5, 0}, .sig = {SIGINT, 0}};
-  RUN(&r, &ro, "-j2", "-k", "sleep 1.5; echo done {}", ":::", "1", "2", "3", "4");
+  tmpdir_make();
+  char cmd[PATH_MAX + 64];
+  snprintf(cmd, sizeof cmd, "touch %s/{}; sleep 1; echo done {}", g_dir);
+  /* SIGINT once jobs 1 and 2 run. */
+  run_opts ro = {.sig_at = {0.05, 0}, .sig = {SIGINT, 0}, .wait_count = {2, 0}};
+  RUN(&r, &ro, "-j2", "-k", cmd, ":::", "1", "2", "3", "4");
   /* mproc re-raises SIGINT after the running jobs finished. */
   assert_true(WIFSIGNALED(r.status));
   assert_int_equal(WTERMSIG(r.status), SIGINT);
   assert_string_equal(r.out, "done 1\ndone 2\n");
   assert_non_null(strstr(r.err, "interrupted"));
   res_free(&r);
+  tmpdir_remove();
 }
 
 static void second_sigint_kills_jobs(void **state) {
   (void)state;
   tmpdir_make();
-  char cmd[PATH_MAX + 64];
-  snprintf(cmd, sizeof cmd, "echo $$ > %s/{}.pid; sleep 60 & wait", g_dir);
+  char cmd[3 * PATH_MAX];
+  snprintf(cmd, sizeof cmd, "echo $$ > %s/{}.tmp; mv %s/{}.tmp %s/{}.pid; sleep 60 & wait", g_dir,
+           g_dir, g_dir);
   res r;
-  run_opts ro = {.sig_at = {0.6, 1.0}, .sig = {SIGINT, SIGINT}};
+  run_opts ro = {.sig_at = {0.05, 0.3}, .sig = {SIGINT, SIGINT}, .wait_count = {2, 2}};
   RUN(&r, &ro, "-j2", cmd, ":::", "1", "2", "3");
   assert_true(WIFSIGNALED(r.status));
   assert_int_equal(WTERMSIG(r.status), SIGINT);
@@ -990,10 +1017,11 @@ static void second_sigint_kills_jobs(void **state) {
 static void killed_mproc_leaves_no_orphan(void **state) {
   (void)state;
   tmpdir_make();
-  char cmd[PATH_MAX + 64];
-  snprintf(cmd, sizeof cmd, "echo $$ > %s/{}.pid; exec sleep 60", g_dir);
+  char cmd[3 * PATH_MAX];
+  snprintf(cmd, sizeof cmd, "echo $$ > %s/{}.tmp; mv %s/{}.tmp %s/{}.pid; exec sleep 60", g_dir,
+           g_dir, g_dir);
   res r;
-  run_opts ro = {.sig_at = {0.8, 0}, .sig = {SIGKILL, 0}};
+  run_opts ro = {.sig_at = {0.05, 0}, .sig = {SIGKILL, 0}, .wait_count = {2, 0}};
   RUN(&r, &ro, "-j2", cmd, ":::", "1", "2");
   assert_true(WIFSIGNALED(r.status));
   for (int i = 1; i <= 2; i++) {
