@@ -70,6 +70,7 @@ typedef struct run_opts {
   int sig[2];
   const char *dir;      /* working directory for mproc (NULL: inherit) */
   int pty_err;          /* mproc's stderr is a terminal (pty) */
+  int keep_stdin_open;  /* after writing in, keep the pipe open (a slow producer) */
 } run_opts;
 
 static void res_free(res *r) {
@@ -117,10 +118,13 @@ static void runv(res *r, const run_opts *ro, const char *const *args) {
   r->out = calloc(1, 1);
   r->err = calloc(1, 1);
   r->first_out = -1;
-  const char *argv[256];
+  const char *argv[1024];
   int ac = 0;
   argv[ac++] = mproc_path();
-  for (int i = 0; args[i]; i++) argv[ac++] = args[i];
+  for (int i = 0; args[i]; i++) {
+    assert_true(ac < 1023);
+    argv[ac++] = args[i];
+  }
   argv[ac] = NULL;
 
   int pin[2], pout[2], perr[2];
@@ -202,6 +206,7 @@ static void runv(res *r, const run_opts *ro, const char *const *args) {
   if (pin[1] >= 0) fcntl(pin[1], F_SETFL, O_NONBLOCK);
   int nsig = 0;
   int open_out = 2;
+  int stdin_held = -1;
   while (open_out > 0) {
     struct pollfd pf[3];
     int np = 0;
@@ -249,7 +254,10 @@ static void runv(res *r, const run_opts *ro, const char *const *args) {
         inp += w;
         inleft -= (size_t)w;
       }
-      if (inleft == 0 || (w < 0 && errno != EAGAIN && errno != EINTR)) {
+      if (inleft == 0 && ro->keep_stdin_open) {
+        stdin_held = pin[1]; /* closed after mproc exits */
+        pin[1] = -1;
+      } else if (inleft == 0 || (w < 0 && errno != EAGAIN && errno != EINTR)) {
         close(pin[1]);
         pin[1] = -1;
       }
@@ -259,6 +267,7 @@ static void runv(res *r, const run_opts *ro, const char *const *args) {
     }
   }
   if (pin[1] >= 0) close(pin[1]);
+  if (stdin_held >= 0) close(stdin_held);
   struct rusage ru;
   memset(&ru, 0, sizeof ru);
   while (wait4(pid, &r->status, 0, &ru) < 0 && errno == EINTR) {
@@ -1052,6 +1061,23 @@ static void works_without_pidfds(void **state) {
   unsetenv("MPROC_CLI_NO_PIDFD");
 }
 
+static void slow_producer_does_not_stall_jobs(void **state) {
+  (void)state;
+  /* One line arrives and the pipe stays open: the job runs and its
+   * timeout fires while mproc waits for more input, and Ctrl-C is
+   * answered at once (mproc never blocks in read()). */
+  res r;
+  run_opts ro = {.in = "a\n", .keep_stdin_open = 1, .sig_at = {2.0, 0}, .sig = {SIGINT, 0}};
+  RUN(&r, &ro, "--timeout", "0.5", "echo {}; sleep 30");
+  assert_true(WIFSIGNALED(r.status));
+  assert_int_equal(WTERMSIG(r.status), SIGINT);
+  assert_true(r.elapsed < 10);
+  assert_string_equal(r.out, "a\n");                 /* written when killed at 0.5 s */
+  assert_true(r.first_out > 0.3 && r.first_out < 1.9); /* before the SIGINT */
+  assert_non_null(strstr(r.err, "timed out"));
+  res_free(&r);
+}
+
 /* --------------------------------------------------- progress, verbose */
 
 static void progress_options_without_terminal(void **state) {
@@ -1229,6 +1255,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(second_sigint_kills_jobs),
     MPROC_TEST(killed_mproc_leaves_no_orphan),
     MPROC_TEST(works_without_pidfds),
+    MPROC_TEST(slow_producer_does_not_stall_jobs),
     MPROC_TEST(progress_options_without_terminal),
     MPROC_TEST(bar_and_eta_on_a_terminal),
     MPROC_TEST(keep_order_window_is_bounded),
