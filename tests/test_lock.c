@@ -341,7 +341,86 @@ static void lock_waiter_uses_no_cpu(void **state) {
   rm(s);
 }
 
+/* Chaos: workers update a pair (a, b) that must stay equal, under the
+ * Lock and the RLock in turn; a killer SIGKILLs them at random, mid-update
+ * included. Every acquire that finds a dead owner repairs the pair. In the
+ * end nothing is wedged, no worker ever timed out, and the pair is equal. */
+typedef struct chaos {
+  mproc_lock_t *lock;
+  mproc_rlock_t *rlock;
+  volatile int64_t a, b, ra, rb;
+  volatile int64_t repairs, ops;
+} chaos;
+
+static int chaos_worker(void *arg) {
+  chaos *c = arg;
+  for (unsigned i = 0;; i++) {
+    int rc = mproc_lock_acquire(c->lock, 20);
+    CHILD_CHECK(rc == 0 || rc == MPROC_EOWNERDEAD);
+    if (rc == MPROC_EOWNERDEAD) {
+      c->b = c->a;
+      c->repairs++;
+    }
+    c->a++;
+    if (i % 8 == 0) sched_yield();
+    c->b++;
+    c->ops++;
+    CHILD_RC(mproc_lock_release(c->lock), 0);
+    rc = mproc_rlock_acquire(c->rlock, 20);
+    CHILD_CHECK(rc == 0 || rc == MPROC_EOWNERDEAD);
+    if (rc == MPROC_EOWNERDEAD) c->rb = c->ra;
+    CHILD_RC(mproc_rlock_acquire(c->rlock, 0), 0);
+    c->ra++;
+    if (i % 8 == 4) sched_yield();
+    c->rb++;
+    CHILD_RC(mproc_rlock_release(c->rlock), 0);
+    CHILD_RC(mproc_rlock_release(c->rlock), 0);
+  }
+}
+
+static void lock_chaos_random_kills(void **state) {
+  (void)state;
+  chaos *c = su_shared(sizeof *c);
+  MPROC_PASS(mproc_lock_create(&c->lock));
+  MPROC_PASS(mproc_rlock_create(&c->rlock));
+  pid_t w[4];
+  for (int i = 0; i < 4; i++) w[i] = su_fork(chaos_worker, c);
+  unsigned seed = 12345;
+  int kills = 0;
+  double end = mproc_test_now() + 4;
+  while (mproc_test_now() < end) {
+    su_sleep(0.002 + (rand_r(&seed) % 8) * 0.001);
+    int k = rand_r(&seed) % 4;
+    kill(w[k], SIGKILL);
+    /* Killed, never failed: a worker that timed out would exit 99. */
+    assert_int_equal(su_wait(w[k], NULL), -SIGKILL);
+    kills++;
+    w[k] = su_fork(chaos_worker, c);
+  }
+  for (int i = 0; i < 4; i++) {
+    kill(w[i], SIGKILL);
+    assert_int_equal(su_wait(w[i], NULL), -SIGKILL);
+  }
+  int rc = mproc_lock_acquire(c->lock, 5);
+  assert_true(rc == 0 || rc == MPROC_EOWNERDEAD);
+  if (rc == MPROC_EOWNERDEAD) c->b = c->a;
+  assert_true(c->a == c->b);
+  MPROC_PASS(mproc_lock_release(c->lock));
+  rc = mproc_rlock_acquire(c->rlock, 5);
+  assert_true(rc == 0 || rc == MPROC_EOWNERDEAD);
+  if (rc == MPROC_EOWNERDEAD) c->rb = c->ra;
+  assert_true(c->ra == c->rb);
+  MPROC_PASS(mproc_rlock_release(c->rlock));
+  assert_true(kills > 50);
+  assert_true(c->ops > 0);
+  print_message("chaos: %d kills, %lld ops, %lld repairs\n", kills, (long long)c->ops,
+                (long long)c->repairs);
+  MPROC_PASS(mproc_lock_destroy(c->lock));
+  MPROC_PASS(mproc_rlock_destroy(c->rlock));
+}
+
 static const struct CMUnitTest tests[] = {
+    MPROC_SLOW_TEST(lock_chaos_random_kills),
     MPROC_TEST(lock_basic),
     MPROC_TEST(lock_bad_input),
     MPROC_TEST(lock_timeouts),

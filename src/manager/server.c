@@ -88,6 +88,7 @@ struct server {
   uint64_t next_id;
   _Atomic int stopping;
   int wake[2];         /* pipe: wakes the acceptor loop */
+  int fuzz;            /* fuzzing: blocking calls time out at once */
 };
 
 /* The foreground server's wake pipe, for its signal handler. */
@@ -261,7 +262,7 @@ static int timeout_arg(const mproc__rfield *f, struct timespec *dl, struct times
  * Returns 0 (re-check the condition), -ETIMEDOUT, MPROC_EEOF. */
 static int wait_change(server *s, client *c, const struct timespec *dl) {
   if (atomic_load(&s->stopping)) return MPROC_EEOF;
-  if (mproc__deadline_passed(dl)) return -ETIMEDOUT;
+  if (mproc__deadline_passed(dl) || s->fuzz) return -ETIMEDOUT;
   struct timespec slice;
   mproc__deadline(1.0, &slice);
   if (dl && (dl->tv_sec < slice.tv_sec ||
@@ -679,9 +680,11 @@ int mproc__mgr_serve(mproc__mgr_cfg *cfg, void (*ready)(const char *, void *), v
   }
   int owner_fd = -1;
   if (cfg->owner > 0) {
+    /* Without pidfds (old kernels, valgrind) the loop checks getppid()
+     * every second instead. The owner may have died before we looked: then
+     * stop at once. */
     owner_fd = mproc__sys.pidfd_open(cfg->owner, 0);
-    /* The owner may have died before we looked: then stop at once. */
-    if (owner_fd < 0 || getppid() != cfg->owner) atomic_store(&s->stopping, 1);
+    if (getppid() != cfg->owner) atomic_store(&s->stopping, 1);
   }
   struct sigaction old_term, old_int;
   if (cfg->handle_signals) {
@@ -696,7 +699,9 @@ int mproc__mgr_serve(mproc__mgr_cfg *cfg, void (*ready)(const char *, void *), v
   if (ready) ready(cfg->addr, arg);
   while (!atomic_load(&s->stopping)) {
     struct pollfd p[3] = {{cfg->lfd, POLLIN, 0}, {s->wake[0], POLLIN, 0}, {owner_fd, POLLIN, 0}};
-    int r = poll(p, owner_fd >= 0 ? 3 : 2, -1);
+    int watch_ppid = cfg->owner > 0 && owner_fd < 0;
+    int r = poll(p, owner_fd >= 0 ? 3 : 2, watch_ppid ? 1000 : -1);
+    if (watch_ppid && getppid() != cfg->owner) break;
     if (r < 0 && errno != EINTR) break;
     if (r <= 0) continue;
     if (p[1].revents) break;
@@ -707,9 +712,11 @@ int mproc__mgr_serve(mproc__mgr_cfg *cfg, void (*ready)(const char *, void *), v
   close(cfg->lfd);
   if (cfg->unlink_path && strncmp(cfg->addr, "unix:", 5) == 0 && cfg->addr[5] != '@')
     unlink(cfg->addr + 5);
-  /* Wake every client thread: blocked reads get EOF, waits see stopping. */
+  /* Wake every client thread: blocked reads get EOF, waits see stopping.
+   * Only the read side is shut, so a request being served still gets its
+   * reply out (a client whose put landed must not see an error). */
   pthread_mutex_lock(&s->mu);
-  for (client *c = s->clients; c; c = c->next) shutdown(c->fd, SHUT_RDWR);
+  for (client *c = s->clients; c; c = c->next) shutdown(c->fd, SHUT_RD);
   pthread_cond_broadcast(&s->cv);
   struct timespec dl;
   mproc__deadline(10.0, &dl);
@@ -734,4 +741,42 @@ int mproc__mgr_serve(mproc__mgr_cfg *cfg, void (*ready)(const char *, void *), v
   pthread_mutex_destroy(&s->mu);
   free(s);
   return 0;
+}
+
+/* Fuzzing entry (fuzz/fuzz_manager_wire.c): one untrusted request through
+ * the decoder and the whole dispatcher of a server with small limits and no
+ * sockets. Returns what the connection loop would do with it. */
+int mproc__mgr_fuzz_one(const void *buf, size_t len);
+
+int mproc__mgr_fuzz_one(const void *buf, size_t len) {
+  static mproc__mgr_cfg cfg;
+  static server *s;
+  static client c;
+  if (!s) {
+    cfg.max_msg = 1 << 16;
+    cfg.max_conn = 4;
+    cfg.max_obj = 32;
+    cfg.frame_timeout = 1;
+    s = calloc(1, sizeof *s);
+    if (!s) return -ENOMEM;
+    s->cfg = &cfg;
+    s->fuzz = 1;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    c.s = s;
+    c.fd = -1;
+    c.id = 1;
+  }
+  if (len > cfg.max_msg + MPROC__WIRE_HDR) return -EMSGSIZE; /* the transport's check */
+  void *out = NULL;
+  size_t outlen = 0;
+  int rc = mproc__mgr_handle(s, &c, buf, len, &out, &outlen);
+  if (rc >= 0) {
+    /* A reply must itself decode. */
+    mproc__msg m;
+    if (mproc__wire_decode(out, outlen, &m) != 0) abort();
+    free(m.f);
+  }
+  free(out);
+  return rc;
 }

@@ -45,8 +45,7 @@ static int opts_ok(const mproc_call_opts *o) {
 static int build(mproc_pool_t *p, mproc_task_fn fn, const char *name,
                  const void *in, size_t n, size_t in_size, void *out,
                  size_t out_size, size_t chunksize, const mproc_call_opts *o,
-                 pjob **jp) {
-  uint32_t flags = 0;
+                 uint32_t flags, pjob **jp) {
   uint64_t in_bytes = 0, out_bytes = 0;
   int in_ref = 0, out_ref = 0;
   if (in_size) {
@@ -114,23 +113,22 @@ static int run_sync(mproc_pool_t *p, pjob *j, void *user_out, int *user_errs,
   mproc__pool_job_copyout(j, user_out, user_errs);
   rc = j->err_set ? j->err_code : 0;
   if (err) mproc__pool_job_error(j, err);
-  pthread_mutex_lock(&p->mu);
-  mproc__pool_job_release_locked(p, j);
-  pthread_mutex_unlock(&p->mu);
+  mproc__pool_job_finish_sync(p, j);
   return rc;
 }
 
 /* ---- apply ---- */
 
 static int apply_build(mproc_pool_t *p, mproc_task_fn fn, const void *in,
-                       size_t in_size, const mproc_call_opts *o, pjob **jp) {
+                       size_t in_size, const mproc_call_opts *o, uint32_t flags,
+                       pjob **jp) {
   int rc = mproc__pool_check(p);
   if (rc) return rc;
   if ((in_size && !in) || !opts_ok(o)) return -EINVAL;
   const char *name;
   if ((rc = resolve(fn, o, &name))) return rc;
   mproc_buf b = {(void *)(uintptr_t)in, in_size};
-  return build(p, fn, name, &b, 1, 0, NULL, 0, 1, o, jp);
+  return build(p, fn, name, &b, 1, 0, NULL, 0, 1, o, flags, jp);
 }
 
 int mproc_pool_apply(mproc_pool_t *p, mproc_task_fn fn, const void *in,
@@ -138,7 +136,7 @@ int mproc_pool_apply(mproc_pool_t *p, mproc_task_fn fn, const void *in,
                      const mproc_call_opts *opts) {
   if (out_cap && !out) return -EINVAL;
   pjob *j;
-  int rc = apply_build(p, fn, in, in_size, opts, &j);
+  int rc = apply_build(p, fn, in, in_size, opts, JF_SYNC, &j);
   if (rc) return rc;
   rc = mproc__pool_submit(p, j);
   if (rc) {
@@ -155,9 +153,7 @@ int mproc_pool_apply(mproc_pool_t *p, mproc_task_fn fn, const void *in,
     else if (vo->len) memcpy(out, vo->p ? vo->p : vo->inl, vo->len);
   }
   if (opts && opts->error) mproc__pool_job_error(j, opts->error);
-  pthread_mutex_lock(&p->mu);
-  mproc__pool_job_release_locked(p, j);
-  pthread_mutex_unlock(&p->mu);
+  mproc__pool_job_finish_sync(p, j);
   return rc;
 }
 
@@ -204,7 +200,7 @@ int mproc_pool_apply_async(mproc_pool_t *p, mproc_task_fn fn, const void *in,
   if (!ar) return -EINVAL;
   *ar = NULL;
   pjob *j;
-  int rc = apply_build(p, fn, in, in_size, opts, &j);
+  int rc = apply_build(p, fn, in, in_size, opts, 0, &j);
   if (rc) return rc;
   return async_new(p, j, 1, opts, NULL, ar);
 }
@@ -213,7 +209,7 @@ int mproc_pool_apply_async(mproc_pool_t *p, mproc_task_fn fn, const void *in,
 
 static int map_build(mproc_pool_t *p, mproc_task_fn fn, const void *in, size_t n,
                      size_t in_size, void *out, size_t out_size,
-                     const mproc_call_opts *o, pjob **jp) {
+                     const mproc_call_opts *o, uint32_t flags, pjob **jp) {
   int rc = mproc__pool_check(p);
   if (rc) return rc;
   if (!opts_ok(o) || (n && (!in || !out))) return -EINVAL;
@@ -221,14 +217,14 @@ static int map_build(mproc_pool_t *p, mproc_task_fn fn, const void *in, size_t n
   if ((rc = resolve(fn, o, &name))) return rc;
   if (n == 0) return 1;
   size_t cs = o && o->chunksize ? o->chunksize : mproc__pool_chunksize(n, p->nworkers);
-  return build(p, fn, name, in, n, in_size, out, out_size, cs, o, jp);
+  return build(p, fn, name, in, n, in_size, out, out_size, cs, o, flags, jp);
 }
 
 int mproc_pool_map(mproc_pool_t *p, mproc_task_fn fn, const void *in, size_t n,
                    size_t in_size, void *out, size_t out_size,
                    const mproc_call_opts *opts) {
   pjob *j;
-  int rc = map_build(p, fn, in, n, in_size, out, out_size, opts, &j);
+  int rc = map_build(p, fn, in, n, in_size, out, out_size, opts, JF_SYNC, &j);
   if (rc) return rc == 1 ? 0 : rc;
   return run_sync(p, j, out, opts ? opts->errors : NULL, opts ? opts->error : NULL);
 }
@@ -239,7 +235,7 @@ int mproc_pool_map_async(mproc_pool_t *p, mproc_task_fn fn, const void *in,
   if (!ar) return -EINVAL;
   *ar = NULL;
   pjob *j;
-  int rc = map_build(p, fn, in, n, in_size, out, out_size, opts, &j);
+  int rc = map_build(p, fn, in, n, in_size, out, out_size, opts, 0, &j);
   if (rc == 1) {
     /* Empty map: an already-completed result (callback not run, as no
      * job exists; Python would call it with []). */

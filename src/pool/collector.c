@@ -77,6 +77,10 @@ void mproc__pool_job_copyout(pjob *j, void *user_out, int *user_errs) {
 }
 
 static void deliver(mproc_pool_t *p, pjob *j) {
+  if (j->flags & JF_SYNC) {
+    /* The waiting caller does its own bookkeeping; nothing to deliver. */
+    return;
+  }
   pthread_mutex_lock(&p->mu);
   if (j->delivered_local) {
     pthread_mutex_unlock(&p->mu);
@@ -173,7 +177,7 @@ static void recheck_all(mproc_pool_t *p) {
     p->recheck = 0;
     pjob *found = NULL;
     for (pjob *j = p->outstanding; j; j = j->lnext)
-      if (mproc__pool_job_complete(j)) {
+      if (!(j->flags & JF_SYNC) && mproc__pool_job_complete(j)) {
         found = j;
         break;
       }

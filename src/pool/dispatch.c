@@ -101,7 +101,8 @@ int mproc__pool_job_new(mproc_pool_t *p, mproc_task_fn fn, const char *name,
   j->in = in_bytes ? (const uint8_t *)mem + o_in : NULL;
   j->out = out_bytes ? (uint8_t *)mem + o_out : NULL;
   j->err_status = -1;
-  j->refs = 2; /* the caller's and the pool thread's */
+  /* The caller's reference, plus the pool thread's for jobs it delivers. */
+  j->refs = (flags & JF_SYNC) ? 1 : 2;
   *out = j;
   return 0;
 }
@@ -115,9 +116,35 @@ static void ring_put(pshared *sh, pjob *j) {
 }
 
 static void wake_workers(pshared *sh, uint32_t n) {
+  /* The seq bump is unconditional; the syscall is skipped when spinning
+   * workers are enough for the new chunks (a spinner that stops spinning
+   * after we read nspin still sees the new tail: see worker_loop). */
   atomic_fetch_add(&sh->work.seq, 1);
-  if (atomic_load(&sh->work.nwait))
-    mproc__futex_wake(&sh->work.seq, n > (uint32_t)INT32_MAX ? INT32_MAX : (int)n);
+  if (!atomic_load(&sh->work.nwait)) return;
+  uint32_t spinning = atomic_load(&sh->nspin);
+  if (n <= spinning) return;
+  n -= spinning;
+  mproc__futex_wake(&sh->work.seq, n > (uint32_t)INT32_MAX ? INT32_MAX : (int)n);
+}
+
+void mproc__pool_job_finish_sync(mproc_pool_t *p, pjob *j) {
+  pthread_mutex_lock(&p->mu);
+  if (!j->delivered_local) {
+    j->delivered_local = 1;
+    if (j->lprev) j->lprev->lnext = j->lnext;
+    else p->outstanding = j->lnext;
+    if (j->lnext) j->lnext->lprev = j->lprev;
+    p->noutstanding--;
+    if (j->timeout > 0) p->ntimed--;
+    if (j->needs_repost) {
+      j->needs_repost = 0;
+      p->nrepost--;
+    }
+    atomic_store(&j->delivered, 1);
+    pthread_cond_broadcast(&p->cv); /* a joiner may wait for this */
+  }
+  mproc__pool_job_release_locked(p, j);
+  pthread_mutex_unlock(&p->mu);
 }
 
 int mproc__pool_submit(mproc_pool_t *p, pjob *j) {

@@ -71,6 +71,7 @@ enum { CK_PENDING = 0, CK_TAKEN = 1, CK_DONE = 2, CK_FAILED = 3, CK_CANCELLED = 
 #define JF_VIN (1u << 0)     /* inputs are pvin records */
 #define JF_VOUT (1u << 1)    /* outputs are pvout records */
 #define JF_POOLSIG (1u << 2) /* signal the pool-wide imap word, not the job's */
+#define JF_SYNC (1u << 3)    /* a sync call waits on it: no pool-thread delivery */
 
 /* A futex word plus a waiter count (waking costs a syscall only when some
  * process sleeps on it). */
@@ -171,6 +172,7 @@ typedef struct pshared {
   _Alignas(64) _Atomic uint64_t head; /* first ring position not exhausted */
   _Alignas(64) _Atomic uint64_t tail; /* next ring position to fill */
   _Alignas(64) psig work;   /* workers sleep here when the ring is empty */
+  _Atomic uint32_t nspin;   /* workers spinning for work right now */
   psig space;               /* submitters sleep here when the ring is full */
   psig isig;                /* imap iterators' shared completion word */
   _Atomic uint32_t stop;    /* workers exit when the ring is empty */
@@ -291,6 +293,8 @@ void mproc__pool_job_free(pjob *j);
 void mproc__pool_job_copyout(pjob *j, void *user_out, int *user_errs);
 /* Detach every imap iterator from a pool being destroyed (under mu). */
 void mproc__pool_imaps_orphan(mproc_pool_t *p);
+/* Sync caller: take a completed sync job off the outstanding list. */
+void mproc__pool_job_finish_sync(mproc_pool_t *p, pjob *j);
 /* Free jobs on the free list whose hazards are clear (pool thread). */
 void mproc__pool_free_jobs(mproc_pool_t *p);
 /* Default chunksize (Python's rule). */

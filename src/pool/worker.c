@@ -218,12 +218,14 @@ static void worker_loop(pshared *sh, int slot) {
         /* Bounded spin: work submitted right after a result is common
          * (apply loops), and sleeping costs a ~25 us wake-up. */
         spun = 1;
+        atomic_fetch_add(&sh->nspin, 1);
         uint64_t end = mproc__pool_now_ns() + sh->spin_ns;
         for (int k = 0;; k++) {
           for (int i = 0; i < 64; i++) mproc__cpu_relax();
           if (atomic_load(&sh->tail) != h || atomic_load(&sh->stop)) break;
           if ((k & 7) == 7 && mproc__pool_now_ns() > end) break;
         }
+        atomic_fetch_sub(&sh->nspin, 1);
         continue;
       }
       uint32_t seen = atomic_load(&sh->work.seq);
@@ -231,7 +233,6 @@ static void worker_loop(pshared *sh, int slot) {
       mproc__pool_sig_wait(&sh->work, seen, NULL);
       continue;
     }
-    spun = 0;
     pjob *j = atomic_load(&sh->jobs[h % POOL_JOB_RING]);
     atomic_store(&ws->hazard, j);
     if (atomic_load(&sh->head) != h) continue;
@@ -255,7 +256,12 @@ static void worker_loop(pshared *sh, int slot) {
     }
     run_chunk(sh, j, c, slot);
     ran++;
-    if (atomic_load(&j->next) >= j->nchunks) notify(sh, ws, j);
+    if (atomic_load(&j->next) >= j->nchunks) {
+      /* A sync caller waits on the job itself: no pool-thread wake-up. */
+      if (j->flags & JF_SYNC) mproc__pool_job_signal(sh, j);
+      else notify(sh, ws, j);
+    }
+    spun = 0; /* ran work: spin again before sleeping */
     if (sh->maxtasks && ran >= sh->maxtasks) {
       atomic_store(&ws->retiring, 1);
       atomic_store(&ws->hazard, NULL);

@@ -26,6 +26,18 @@
 
 #include "sync/sync.h"
 
+_Atomic(uintptr_t) mproc__sync_heap_lo, mproc__sync_heap_hi;
+
+int mproc__sync_in_heap_slow(const void *p) {
+  if (!mproc__heap_contains(p)) return 0;
+  /* The heap is mapped: remember its bounds (hi first, so a reader that
+   * sees lo also sees hi). */
+  uintptr_t base = (uintptr_t)mproc__heap_base();
+  atomic_store_explicit(&mproc__sync_heap_hi, base + mproc__heap_size(), memory_order_relaxed);
+  atomic_store_explicit(&mproc__sync_heap_lo, base, memory_order_release);
+  return 1;
+}
+
 int mproc__sync_lock_new(sync_lock **out, uint32_t magic) {
   void *p;
   int rc = mproc__heap_alloc(sizeof(sync_lock), &p);

@@ -73,6 +73,8 @@ struct mproc_shm {
 
 static pthread_mutex_t g_trk_mu = PTHREAD_MUTEX_INITIALIZER;
 static int g_trk_fd = -1; /* write end, -1 until started (guarded by g_trk_mu) */
+static dev_t g_trk_dev;   /* identity of that socket: the application may */
+static ino_t g_trk_ino;   /* have closed the fd number and reused it */
 static pthread_once_t g_trk_once = PTHREAD_ONCE_INIT;
 
 /* A fork may happen while another thread holds g_trk_mu: the child gets a
@@ -174,8 +176,22 @@ static int tracker_start(void) {
     close(sv[1]);
     return -ECHILD;
   }
+  struct stat sb;
+  if (fstat(sv[1], &sb) < 0) {
+    close(sv[1]);
+    return -errno;
+  }
   g_trk_fd = sv[1];
+  g_trk_dev = sb.st_dev;
+  g_trk_ino = sb.st_ino;
   return 0;
+}
+
+/* Still our socket behind g_trk_fd? */
+static int tracker_fd_is_ours(void) {
+  struct stat st;
+  return g_trk_fd >= 0 && fstat(g_trk_fd, &st) == 0 && st.st_dev == g_trk_dev &&
+         st.st_ino == g_trk_ino;
 }
 
 /* Send "<op><path>" to the tracker, starting it if needed (once more if
@@ -196,7 +212,9 @@ static int tracker_send(char op, const char *path) {
       break;
     }
     rc = -errno;
-    close(g_trk_fd); /* the tracker died: start a fresh one */
+    /* The tracker died (or the application closed our fd): start a fresh
+     * one, closing the old fd only if it is still ours. */
+    if (tracker_fd_is_ours()) close(g_trk_fd);
     g_trk_fd = -1;
   }
   pthread_mutex_unlock(&g_trk_mu);

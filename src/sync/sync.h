@@ -38,18 +38,33 @@
 #define SYNC_MAGIC_VALUE MPROC__MAGIC('V', 'a', 'l', 'u')
 #define SYNC_MAGIC_ARRAY MPROC__MAGIC('A', 'r', 'r', 'y')
 
+/* The heap's bounds, cached for the hot path (a Lock acquire checks its
+ * pointer on every call). The heap never moves once mapped in a process, so
+ * a cached non-NULL base stays right; a process without a heap yet simply
+ * asks the heap layer. */
+extern _Atomic(uintptr_t) mproc__sync_heap_lo, mproc__sync_heap_hi;
+int mproc__sync_in_heap_slow(const void *p);
+static inline int sync_in_heap(const void *p) {
+  uintptr_t lo = atomic_load_explicit(&mproc__sync_heap_lo, memory_order_acquire);
+  if (MPROC_LIKELY(lo != 0)) {
+    uintptr_t hi = atomic_load_explicit(&mproc__sync_heap_hi, memory_order_relaxed);
+    return (uintptr_t)p >= lo && (uintptr_t)p < hi;
+  }
+  return mproc__sync_in_heap_slow(p);
+}
+
 /* Validate a heap object pointer whose first field is a uint32_t magic. */
 static inline int sync_check(const void *obj, uint32_t magic) {
   if (MPROC_UNLIKELY(!obj)) return -EINVAL;
-  if (MPROC_UNLIKELY(!mproc__heap_contains(obj))) return -EINVAL;
+  if (MPROC_UNLIKELY(!sync_in_heap(obj))) return -EINVAL;
   uint32_t m = atomic_load_explicit((_Atomic uint32_t *)(uintptr_t)obj,
                                     memory_order_relaxed);
   if (MPROC_LIKELY(m == magic)) return 0;
   /* Slow path. The allocator may have written its free-list link over the
    * magic, so a block that is no longer live also counts as destroyed. */
-  if (m == MPROC__DEAD_MAGIC || mproc__heap_block_size(obj) == 0)
-    return MPROC_EDESTROYED;
-  return -EINVAL;
+  if (m == MPROC__DEAD_MAGIC) return MPROC_EDESTROYED;
+  if (!mproc__heap_contains(obj)) return -EINVAL; /* e.g. the heap's header */
+  return mproc__heap_block_size(obj) == 0 ? MPROC_EDESTROYED : -EINVAL;
 }
 
 /* Stamp the magic (release: the object's fields are visible before it). */

@@ -1,0 +1,78 @@
+"""Python baselines for bench_pool.c: prints one number (the last line).
+
+usage: pool.py MODE [N] [CHUNKSIZE]
+  map       Pool(2).map(square, range(N), chunksize)          -> tasks/s
+  cfmap     ProcessPoolExecutor(2).map(square, range(N), chunksize) -> tasks/s
+  apply     Pool(2).apply(ident, (1,)) round trip, N times      -> microseconds
+  heavy     Pool(2).map(heavy_c_like, range(80)) vs serial      -> speed-up
+  bigmap    Pool(2).map(len, 64 chunks of 4 MiB)                -> bytes/s
+Chunksize 0 means Python's default.
+"""
+import sys
+import time
+import math
+from multiprocessing import Pool
+from concurrent.futures import ProcessPoolExecutor
+
+
+def square(x):
+    return x * x
+
+
+def ident(x):
+    return x
+
+
+def heavy(n):
+    # the same arithmetic as bench_pool.c's heavy(): pow over an n x n grid
+    s = 0.0
+    for x in range(1, n):
+        for y in range(1, n):
+            s += math.pow(x * 1e-3, y * 1e-3)
+    return s
+
+
+def main():
+    mode = sys.argv[1]
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    cs = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    if mode == "map":
+        with Pool(2) as p:
+            p.map(square, range(100))  # warm the workers
+            t = time.perf_counter()
+            r = p.map(square, range(n), chunksize=cs or None)
+            dt = time.perf_counter() - t
+        assert r[-1] == (n - 1) ** 2
+        print(n / dt)
+    elif mode == "cfmap":
+        with ProcessPoolExecutor(2) as ex:
+            list(ex.map(square, range(100)))
+            t = time.perf_counter()
+            r = list(ex.map(square, range(n), chunksize=cs or 1))
+            dt = time.perf_counter() - t
+        assert r[-1] == (n - 1) ** 2
+        print(n / dt)
+    elif mode == "apply":
+        with Pool(2) as p:
+            for _ in range(100):
+                p.apply(ident, (1,))
+            t = time.perf_counter()
+            for _ in range(n):
+                p.apply(ident, (1,))
+            dt = time.perf_counter() - t
+        print(dt / n * 1e6)
+    elif mode == "bigmap":
+        chunks = [bytes(4 << 20) for _ in range(64)]
+        with Pool(2) as p:
+            p.map(len, chunks[:2])
+            t = time.perf_counter()
+            r = p.map(len, chunks, chunksize=1)
+            dt = time.perf_counter() - t
+        assert sum(r) == 64 * (4 << 20)
+        print(sum(r) / dt)
+    else:
+        raise SystemExit("unknown mode")
+
+
+if __name__ == "__main__":
+    main()
