@@ -231,7 +231,7 @@ static void recover(mproc_pool_t *p, int slot, int code, int signo, int status,
     uint64_t lo = (uint64_t)c * j->chunksize, hi = lo + j->chunksize;
     if (hi > j->n) hi = j->n;
     changed = 1;
-    if (ws->commit_job == j && ws->commit_c == c) {
+    if (atomic_load(&ws->commit_job) == j && ws->commit_c == c) {
       /* Died after writing every result, before marking DONE. */
       atomic_store(&j->states[c], ST_MAKE(CK_DONE, ST_ATT(s), gen));
       p->rec_done += hi - lo;
@@ -278,7 +278,9 @@ static void reap(mproc_pool_t *p, int slot) {
   struct rusage ru;
   memset(&si, 0, sizeof si);
   memset(&ru, 0, sizeof ru);
-  long r = syscall(SYS_waitid, P_PIDFD, fd, &si, WEXITED | WNOHANG, &ru);
+  /* A death pipe's EOF means the worker is exiting: wait for it. */
+  long r = p->use_pidfd ? syscall(SYS_waitid, P_PIDFD, fd, &si, WEXITED | WNOHANG, &ru)
+                        : syscall(SYS_waitid, P_PID, p->pid[slot], &si, WEXITED, &ru);
   if (r < 0 || si.si_pid == 0) return; /* not dead yet (spurious) */
   /* Drain what the worker published before it died. */
   drain(p);
@@ -338,7 +340,7 @@ static int check_timeouts(mproc_pool_t *p) {
     if (el >= lim) {
       p->kill_reason[i] = -ETIMEDOUT;
       p->timeouts++;
-      mproc__pidfd_signal(p->pidfd[i], SIGKILL);
+      mproc__pool_signal(p, i, SIGKILL);
     } else if (lim - el < next) {
       next = lim - el;
     }
@@ -369,7 +371,7 @@ void *mproc__pool_thread(void *arg) {
     /* Undo: the creator sees start_err and destroys the pool. */
     atomic_store(&sh->stop, 1);
     for (int i = 0; i < p->nworkers; i++)
-      if (p->pidfd[i] >= 0) mproc__pidfd_signal(p->pidfd[i], SIGKILL);
+      if (p->pidfd[i] >= 0) mproc__pool_signal(p, i, SIGKILL);
   }
   pthread_cond_broadcast(&p->cv);
   pthread_mutex_unlock(&p->mu);
