@@ -4,7 +4,6 @@
  * (runner.c). See docs/cli.md and docs/mproc.1.
  */
 #include <fcntl.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include "args.h"
@@ -12,22 +11,12 @@
 #include "runner.h"
 #include "util.h"
 
-/* The library's mproc_cpu_count() (affinity, cgroup quota, $MPROC_CPU_COUNT)
- * when the process layer provides it (cli/CMakeLists.txt checks); the
- * affinity mask otherwise. */
+/* The default -j: the library's count of usable CPUs (affinity mask,
+ * cgroup v2 quota, $MPROC_CPU_COUNT). */
 int cli_cpu_count(void);
 int cli_cpu_count(void) {
-#ifdef MPROC_CLI_HAVE_CPU_COUNT
   int c = mproc_cpu_count();
-  if (c >= 1) return c;
-#endif
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) {
-    int n = CPU_COUNT(&set);
-    if (n >= 1) return n;
-  }
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n >= 1 ? (int)n : 1;
+  return c >= 1 ? c : 1;
 }
 
 int main(int argc, char **argv) {

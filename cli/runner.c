@@ -162,6 +162,7 @@ static job *job_new(runner *r, char **args, size_t nargs) {
   j->nargs = nargs;
   j->pidfd = j->fd[0] = j->fd[1] = -1;
   j->kill_step = -1;
+  cli_jobout_init(&j->out, NULL);
   if (r->o->tag) {
     cli_buf b = {0};
     for (size_t i = 0; i < nargs; i++) {
@@ -647,7 +648,10 @@ int cli_run(const cli_opts *o) {
 
   r->sigfd = cli_signals_init(&r->origmask, !cli_spawn_have_pidfd());
   r->epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (cli_input_uses_stdin(r->in)) r->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  /* Jobs read /dev/null, as in GNU parallel: they must not eat mproc's
+   * input, and in their own process groups a read from the terminal would
+   * stop them (SIGTTIN). */
+  r->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   struct epoll_event sev = {.events = EPOLLIN, .data.u64 = EV_SIGNAL};
   if (r->sigfd < 0 || r->epfd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->sigfd, &sev) < 0) {
     cli_err("cannot set up the event loop: %s", strerror(errno));

@@ -632,6 +632,11 @@ static void jobs_get_dev_null_as_stdin(void **state) {
   assert_int_equal(exit_code(&r), 0);
   assert_string_equal(r.out, "x\ny\n");
   res_free(&r);
+  /* Also when the inputs come from the command line. */
+  RUN(&r, &ro, "cat; echo {}", ":::", "z");
+  assert_int_equal(exit_code(&r), 0);
+  assert_string_equal(r.out, "z\n");
+  res_free(&r);
 }
 
 /* ------------------------------------------------- exit status, errors */
@@ -1096,6 +1101,37 @@ static void keep_order_window_is_bounded(void **state) {
 }
 
 
+static void large_output_spills_to_a_file(void **state) {
+  (void)state;
+  /* 20 MB from job 2 must wait for job 1 (-k): it goes to an unnamed
+   * temporary file in $TMPDIR, not into mproc's memory. */
+  tmpdir_make();
+  setenv("TMPDIR", g_dir, 1);
+  res r;
+  RUN(&r, NULL, "-k", "-j2", "--tag",
+      "if [ {} = 1 ]; then sleep 1; echo first; else head -c 20000000 /dev/zero | tr '\\0' x; echo; fi",
+      ":::", "1", "2");
+  unsetenv("TMPDIR");
+  assert_int_equal(exit_code(&r), 0);
+  assert_int_equal(r.outlen, 8 + 2 + 20000000 + 1);
+  assert_memory_equal(r.out, "1\tfirst\n2\txxxx", 14);
+  assert_int_equal(r.out[r.outlen - 1], '\n');
+  assert_int_equal(r.out[r.outlen - 2], 'x');
+  /* One tag only: the chunks of the spill file continue the same line. */
+  assert_null(memchr(r.out + 12, '\t', r.outlen - 12));
+  fprintf(stderr, "peak RSS of mproc: %ld KiB\n", r.maxrss_kb);
+  if (!UNDER_SANITIZER) assert_true(r.maxrss_kb < 10 * 1024);
+  res_free(&r);
+  DIR *d = opendir(g_dir);
+  struct dirent *e;
+  int left = 0;
+  while ((e = readdir(d)))
+    if (e->d_name[0] != '.') left++;
+  closedir(d);
+  assert_int_equal(left, 0);
+  tmpdir_remove();
+}
+
 static void million_lines_from_pipe_bounded_rss(void **state) {
   (void)state;
   if (UNDER_SANITIZER) skip();
@@ -1168,6 +1204,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(progress_options_without_terminal),
     MPROC_TEST(bar_and_eta_on_a_terminal),
     MPROC_TEST(keep_order_window_is_bounded),
+    MPROC_TEST(large_output_spills_to_a_file),
     MPROC_TEST(million_lines_from_pipe_bounded_rss),
     MPROC_TEST(queued_inputs_read_lazily),
 };

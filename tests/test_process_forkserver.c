@@ -323,7 +323,37 @@ static void no_pidfd(void **state) {
   mproc__force_no_pidfd(0);
 }
 
+typedef struct key_out {
+  size_t len;                 /* the child's key length */
+  unsigned char key[64];      /* its first bytes */
+} key_out;
+
+static int report_key(void *arg) {
+  key_out *o = arg;
+  const void *k;
+  if (mproc_current_authkey(&k, &o->len)) return 1;
+  memcpy(o->key, k, o->len < 64 ? o->len : 64);
+  return 0;
+}
+
+static void authkey_follows_requester(void **state) {
+  (void)state;
+  MPROC_PASS(mproc_set_start_method(MPROC_START_FORKSERVER));
+  MPROC_PASS(mproc_set_current_authkey("after-the-server", 16)); /* changed later */
+  key_out *o = heap_new(sizeof *o);
+  mproc_process_t *p = NULL;
+  MPROC_PASS(mproc_process_create(&p, report_key, o, NULL));
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  assert_int_equal(o->len, 16);
+  assert_memory_equal(o->key, "after-the-server", 16);
+  mproc_process_destroy(p);
+  mproc_heap_free(o);
+  mproc__forkserver_stop();
+}
+
 static const struct CMUnitTest tests[] = {
+    MPROC_TEST(authkey_follows_requester),
     MPROC_TEST(no_pidfd),
     MPROC_TEST(basic),
     MPROC_TEST(signals_and_sentinel),

@@ -185,6 +185,8 @@ void mproc__child_reset(void) {
   if (g_death_w >= 0) close(g_death_w); /* our parent's, not ours */
   g_death_w = -1;
   mproc__registry_reset_child();
+  mproc__targets_reset_child();
+  mproc__authkey_reset_child(NULL, 0);
   mproc__launcher_reset_child();
   mproc__forkserver_reset_child();
 }
@@ -351,6 +353,9 @@ int mproc_process_create(mproc_process_t **out, mproc_target_fn target, void *ar
   if (o.target_name &&
       (!*o.target_name || strlen(o.target_name) > MPROC__TARGET_NAME_MAX))
     return -EINVAL;
+  if ((o.authkey && (o.authkey_len == 0 || o.authkey_len > MPROC_AUTHKEY_MAX)) ||
+      (!o.authkey && o.authkey_len))
+    return -EINVAL;
   int rc = mproc__ensure_init();
   if (rc) return rc;
 
@@ -395,6 +400,10 @@ int mproc_process_create(mproc_process_t **out, mproc_target_fn target, void *ar
   p->status_fd = -1;
   p->target = target;
   p->arg = arg;
+  if (o.authkey) {
+    memcpy(p->authkey, o.authkey, o.authkey_len);
+    p->authkey_len = o.authkey_len;
+  }
   if (tname) snprintf(p->target_name, sizeof p->target_name, "%s", tname);
   /* Python's _identity: the parent's identity plus a per-process counter
    * taken at construction, so nested children are "Process-N:M". */
@@ -494,6 +503,8 @@ static int fork_fn(void *c, const sigset_t *caller_mask) {
         .daemon = p->daemon,
         .parent_pid = ctx->parent,
         .start_method = 0,
+        .authkey = p->authkey_len ? p->authkey : NULL, /* else inherited */
+        .authkey_len = p->authkey_len,
     };
     mproc__child_main(&spec);
   }
@@ -505,6 +516,11 @@ static int fork_fn(void *c, const sigset_t *caller_mask) {
 static int start_fork(mproc_process_t *p) {
   fork_ctx ctx = {.p = p, .parent = mproc__my_pid(), .pid = -1, .death = {-1, -1}};
   int have_pidfd = mproc__have_pidfd();
+  /* Make our authkey now if it does not exist, so the child inherits it
+   * instead of making its own. */
+  const void *key;
+  size_t klen;
+  mproc_current_authkey(&key, &klen);
   if (!have_pidfd && mproc__sys.pipe2(ctx.death, O_CLOEXEC) < 0) return -errno;
   mproc__flush_std();
   int rc = mproc__run_on_long_lived_thread(fork_fn, &ctx);

@@ -15,12 +15,12 @@
  * random per-dict key, so remote clients of a manager cannot mount
  * hash-flooding attacks.
  *
- * Load: the table grows (doubling) when live + tombstones would exceed 3/4 of
+ * Load: the table grows (doubling) when live + tombstones would exceed 1/2 of
  * the slots, and shrinks when live entries fall under 1/8, so deleting
  * entries returns the table's memory as well as the entries'.
  *
  * Invariants (with the lock held and no transaction open): count = live
- * slots; used = live + tombstone slots; used * 4 <= cap * 3 so probing always
+ * slots; used = live + tombstone slots; used * 2 <= cap so probing always
  * meets an empty slot; gen changes whenever a key is added or removed or the
  * table is rebuilt (iterators detect it).
  *
@@ -181,7 +181,7 @@ static void maybe_shrink(mproc_dict_t *d) {
   if (d->cap > MIN_CAP && d->count * 8 < d->cap) {
     /* Best effort: if the heap cannot give the smaller table, keep the big
      * one (still correct). */
-    (void)resize(d, pow2_at_least(d->count * 2));
+    (void)resize(d, pow2_at_least(d->count * 4));
   }
 }
 
@@ -272,22 +272,31 @@ int mproc_dict_set(mproc_dict_t *d, const void *key, size_t klen, const void *va
   if ((rc = check(d))) return rc;
   if (klen + vlen > SIZE_MAX - sizeof(entry)) return -EMSGSIZE;
   uint64_t h = hash_key(d, key, klen);
-  if ((rc = lock(d))) return rc;
-  uint64_t ins = 0;
-  int64_t at = find(d, key, klen, h, &ins);
-  if (at < 0 && (d->cap == 0 || (d->used + 1) * 4 > d->cap * 3)) {
-    rc = resize(d, pow2_at_least((d->count + 1) * 2));
-    if (rc) goto out;
-    at = find(d, key, klen, h, &ins);
-  }
+  /* Build the entry before taking the lock: the allocation and the copy
+   * stay out of the critical section. */
   entry *e;
-  rc = mproc__tx_alloc(&d->tx, sizeof(entry) + klen + vlen, (void **)&e);
-  if (rc) goto out;
+  if ((rc = mproc__heap_alloc(sizeof(entry) + klen + vlen, (void **)&e))) return rc;
   e->hash = h;
   e->klen = (uint32_t)klen;
   e->vlen = (uint32_t)vlen;
   if (klen) memcpy(e->data, key, klen);
   if (vlen) memcpy(e->data + klen, val, vlen);
+  if ((rc = lock(d))) {
+    mproc__heap_free(e);
+    return rc;
+  }
+  mproc__tx_adopt(&d->tx, e);
+  uint64_t ins = 0;
+  int64_t at = find(d, key, klen, h, &ins);
+  if (at < 0 && (d->cap == 0 || (d->used + 1) * 2 > d->cap)) {
+    rc = resize(d, pow2_at_least((d->count + 1) * 4));
+    if (rc) {
+      mproc__tx_recover(&d->tx); /* frees e */
+      goto out;
+    }
+    mproc__tx_adopt(&d->tx, e); /* the resize's commit released it */
+    at = find(d, key, klen, h, &ins);
+  }
   slot *t = TBL(d);
   if (at >= 0) {
     /* Replace: same slot, so iterators are not disturbed. */
@@ -598,7 +607,7 @@ int mproc__dict_validate(mproc_dict_t *d) {
         find(d, e->data, e->klen, e->hash, NULL) != (int64_t)i)
       rc = -EIO;
   }
-  if (live != d->count || used != d->used || (d->cap && used * 4 > d->cap * 3) ||
+  if (live != d->count || used != d->used || (d->cap && used * 2 > d->cap) ||
       d->tx.n || d->tx.garbage || d->tx.garbage2)
     rc = -EIO;
   unlock(d);

@@ -219,10 +219,21 @@ int mproc_list_append(mproc_list_t *l, const void *data, size_t len) {
     mproc__rfield a[] = {mproc__rf_bytes(data, len)};
     return mproc__remote(l, MPROC__OP_LIST_APPEND, a, 1, NULL);
   }
-  if ((rc = check(l)) || (rc = lock(l))) return rc;
-  if ((rc = reserve(l, 1))) goto out;
+  if ((rc = check(l))) return rc;
+  /* Build the item before taking the lock (shorter critical section). */
   item *it;
-  if ((rc = new_item(l, data, len, &it))) goto out;
+  if ((rc = mproc__heap_alloc(sizeof(item) + (len ? len : 1), (void **)&it))) return rc;
+  it->len = len;
+  if (len) memcpy(it->data, data, len);
+  if ((rc = lock(l))) {
+    mproc__heap_free(it);
+    return rc;
+  }
+  if (l->count == l->cap && (rc = reserve(l, 1))) {
+    mproc__heap_free(it);
+    goto out;
+  }
+  mproc__tx_adopt(&l->tx, it);
   mproc__tx_set(&l->tx, SLOT(l, l->count), mproc__p2u(it));
   mproc__tx_set(&l->tx, &l->count, l->count + 1);
   mproc__tx_commit(&l->tx);

@@ -96,6 +96,18 @@ static inline int mproc__tx_alloc(mproc__tx *t, size_t size, void **out) {
   return 0;
 }
 
+/* Hand a block allocated before the lock was taken to the transaction (so
+ * the allocation stays out of the critical section). A death between the
+ * allocation and this call leaks that one block. */
+static inline void mproc__tx_adopt(mproc__tx *t, void *p) {
+  int k;
+  for (k = 0; k < MPROC__TX_ALLOCS; k++)
+    if (!t->alloc[k]) break;
+  assert(k < MPROC__TX_ALLOCS);
+  t->alloc[k] = mproc__p2u(p);
+  MPROC__TX_FENCE();
+}
+
 /* Publish a block to sweep after the commit (logged: part of the tx). */
 static inline void mproc__tx_garbage(mproc__tx *t, void *p, uint64_t n, int kind) {
   mproc__tx_set(t, &t->garbage_kind, (uint64_t)kind);

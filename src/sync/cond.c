@@ -20,9 +20,12 @@
  * needs no lock of its own; only the node's `signaled` word is shared with
  * the sleeper outside the lock.
  *
- * Crashes: each node records its waiter's pid. notify skips (and frees)
- * nodes whose process is gone, so a waiter killed while asleep never absorbs
- * a notify meant for a live one. The lock is robust: if its owner died, wait
+ * Crashes: each waiter holds a robust mutex inside its node for as long as
+ * the node is queued. When the waiter dies the kernel clears the owner from
+ * that word at exit - before the process is even a zombie, so an unreaped
+ * child counts as dead - and notify skips (and frees) such nodes: a waiter
+ * killed while asleep never absorbs a notify meant for a live one. (Where
+ * the C library registers no robust list, a pid check stands in.) The lock is robust: if its owner died, wait
  * returns MPROC_EOWNERDEAD with the lock held (notified or not: re-check the
  * predicate).
  *
@@ -36,7 +39,8 @@
 
 typedef struct cond_node {
   _Atomic uint32_t signaled; /* 0 waiting, 1 notified: the sleeper's futex word */
-  pid_t pid;                 /* the waiter's process, to skip dead ones */
+  pid_t pid;                 /* the waiter's process (fallback liveness) */
+  mproc__rmutex alive;       /* held by the waiter while the node is queued */
   struct cond_node *next;    /* queue links (under the condition's lock) */
   struct cond_node *prev;
 } cond_node;
@@ -51,6 +55,15 @@ typedef struct mproc_cond {
 } sync_cond;
 
 static void q_remove(struct mproc_cond *cv, cond_node *n);
+
+/* The node's waiter is gone (its exit cleared the owner of `alive`, or no
+ * robust list and its process no longer exists). Another thread of the
+ * calling process is never dead. */
+static int node_dead(cond_node *w) {
+  if (w->pid == getpid()) return 0;
+  if (mproc__rmutex_owner(&w->alive) == 0) return 1;
+  return kill(w->pid, 0) < 0 && errno == ESRCH;
+}
 
 static int cond_new(mproc_cond_t **c, void *lock, uint32_t kind) {
   if (!c) return -EINVAL;
@@ -100,7 +113,7 @@ int mproc_cond_destroy(mproc_cond_t *c) {
   sync_cond *cv = (sync_cond *)c;
   /* Live waiters: refuse. Nodes of waiters that were killed: ours to free. */
   for (cond_node *w = cv->head; w; w = w->next)
-    if (w->pid == getpid() || kill(w->pid, 0) == 0 || errno != ESRCH) return -EBUSY;
+    if (!node_dead(w)) return -EBUSY;
   sync_lock *l = cv->lock;
   if (cv->own_lock && mproc__rmutex_owner(&l->mu) != 0 && !mproc__rmutex_held(&l->mu))
     return -EBUSY;
@@ -150,6 +163,7 @@ static int cond_wait_dl(sync_cond *cv, const struct timespec *dlp, int poll) {
   if (rc) return rc;
   cond_node *n = p;
   n->pid = getpid();
+  mproc__rmutex_lock(&n->alive, NULL); /* fresh node: free, ours at once */
   n->prev = cv->tail;
   if (cv->tail) cv->tail->next = n; else cv->head = n;
   cv->tail = n;
@@ -157,6 +171,7 @@ static int cond_wait_dl(sync_cond *cv, const struct timespec *dlp, int poll) {
   uint32_t depth;
   if ((rc = mproc__sync_lock_release_all(l, &depth))) {
     q_remove(cv, n);
+    mproc__rmutex_unlock(&n->alive);
     mproc__heap_free(n);
     return rc;
   }
@@ -171,6 +186,7 @@ static int cond_wait_dl(sync_cond *cv, const struct timespec *dlp, int poll) {
   /* Lock held again: if no notify picked us, leave the queue. */
   int woken = atomic_load(&n->signaled) != 0;
   if (!woken) q_remove(cv, n);
+  mproc__rmutex_unlock(&n->alive);
   mproc__heap_free(n);
   if (lrc == MPROC_EOWNERDEAD) return MPROC_EOWNERDEAD;
   return woken ? 0 : -ETIMEDOUT;
@@ -209,11 +225,10 @@ int mproc_cond_notify(mproc_cond_t *c, int n) {
   if (n < 0) return -EINVAL;
   sync_cond *cv = (sync_cond *)c;
   if (!mproc__rmutex_held(&cv->lock->mu)) return -EPERM;
-  pid_t self = getpid();
   while (n > 0 && cv->head) {
     cond_node *w = cv->head;
     q_remove(cv, w);
-    if (w->pid != self && kill(w->pid, 0) < 0 && errno == ESRCH) {
+    if (node_dead(w)) {
       /* Killed while waiting: nobody will free its node but us. */
       mproc__heap_free(w);
       continue;
