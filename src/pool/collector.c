@@ -154,13 +154,26 @@ static int drain(mproc_pool_t *p) {
     uint32_t h = atomic_load_explicit(&ws->chead, memory_order_relaxed);
     uint32_t t = atomic_load_explicit(&ws->ctail, memory_order_acquire);
     while (h != t) {
-      pjob *j = ws->cring[h % POOL_CRING];
-      h++;
+      /* Take a batch, then look at the jobs under mu: the submitter wrote
+       * them under mu, and the worker that handed them over is another
+       * process, invisible to the thread sanitizer's happens-before. */
+      pjob *batch[64];
+      int nb = 0;
+      while (h != t && nb < 64) batch[nb++] = ws->cring[h++ % POOL_CRING];
+      did += nb;
+      pjob *ready[64];
+      int nr = 0;
+      pthread_mutex_lock(&p->mu);
+      for (int k = 0; k < nb; k++) {
+        pjob *j = batch[k];
+        int dup = 0;
+        for (int q = 0; q < nr; q++) dup |= ready[q] == j;
+        if (!dup && !j->delivered_local && mproc__pool_job_complete(j)) ready[nr++] = j;
+      }
+      pthread_mutex_unlock(&p->mu);
+      /* Consumed only now: the free path checks undrained entries. */
       atomic_store(&ws->chead, h);
-      did++;
-      if (!atomic_load(&j->delivered) && !j->delivered_local &&
-          mproc__pool_job_complete(j))
-        deliver(p, j);
+      for (int k = 0; k < nr; k++) deliver(p, ready[k]);
     }
     if (atomic_load(&ws->cwait)) {
       atomic_store(&ws->cwait, 0);
