@@ -374,7 +374,7 @@ MPROC_EXPORT int mproc_event_wait(mproc_event_t *event, double timeout);
 
 typedef struct mproc_barrier mproc_barrier_t;
 
-/* A barrier for parties (1 .. 2^20) waiters. No action callable. */
+/* A barrier for parties (1 .. 65536) waiters. No action callable. */
 MPROC_EXPORT int mproc_barrier_create(mproc_barrier_t **barrier, int parties);
 /* Free it. -EBUSY while parties are waiting in it. NULL: 0. */
 MPROC_EXPORT int mproc_barrier_destroy(mproc_barrier_t *barrier);
@@ -592,7 +592,12 @@ typedef struct mproc_process_opts {
                         into data that existed when the server started, and
                         for spawn only when it points into the shared heap
                         (checked: -EINVAL otherwise) */
+  const void *authkey; /* the child's authkey (copied, 1..MPROC_AUTHKEY_MAX
+                          bytes with authkey_len); NULL = the parent's */
+  size_t authkey_len;
 } mproc_process_opts;
+
+#define MPROC_AUTHKEY_MAX 1024 /* longest authkey, bytes */
 
 /* Register a target under a stable name so spawn children (a fresh exec of
  * the program) can find it. Call it in every process, before
@@ -698,6 +703,16 @@ MPROC_EXPORT int mproc_process_sentinel(const mproc_process_t *p);
 MPROC_EXPORT const char *mproc_current_name(void);
 MPROC_EXPORT pid_t mproc_current_pid(void);
 MPROC_EXPORT pid_t mproc_parent_pid(void);
+
+/* The calling process's authkey (Python's current_process().authkey): 32
+ * random bytes made on first use in the top process; a child gets its
+ * parent's (as it was at start) or the one in its opts. *key points to
+ * static storage valid until the next set; copy it if threads may set it.
+ * Returns 0; -EINVAL (NULL key or len); an error if no randomness.
+ * set copies 1..MPROC_AUTHKEY_MAX bytes (-EINVAL otherwise); children
+ * started afterwards inherit the new key. Thread-safe. */
+MPROC_EXPORT int mproc_current_authkey(const void **key, size_t *len);
+MPROC_EXPORT int mproc_set_current_authkey(const void *key, size_t len);
 
 /* Reap finished children and store up to cap of the running ones (in start
  * order) in out (may be NULL with cap 0). Returns the number of running

@@ -11,9 +11,10 @@ for src in examples/*.c; do
   bin="$build/examples/$name"
   [ -x "$bin" ] || continue
   log=$(mktemp)
-  # MPROC_EXAMPLE_QUICK asks examples with long serial work to scale it down
-  # (valgrind runs code ~50x slower); their logic is unchanged.
-  if (cd "$(mktemp -d)" && MPROC_EXAMPLE_QUICK=1 timeout 600 valgrind -q \
+  # MPROC_EXAMPLE_QUICK and MPROC_HEAVY_* ask examples with long CPU work to
+  # scale it down (valgrind runs code ~50x slower); their logic is unchanged.
+  if (cd "$(mktemp -d)" && MPROC_EXAMPLE_QUICK=1 MPROC_HEAVY_N=60 MPROC_HEAVY_TASKS=4 \
+        timeout -k 10 600 valgrind -q \
         --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
         --trace-children=yes --child-silent-after-fork=no \
         "$OLDPWD/$bin" >/dev/null 2>"$log"); then

@@ -79,6 +79,14 @@ static inline int su_wait(pid_t pid, struct rusage *ru) {
   return WEXITSTATUS(st);
 }
 
+/* Wait until a child has died but leave it a zombie (not reaped): the
+ * state a killed child is in until its parent gets round to reaping it. */
+static inline void su_wait_zombie(pid_t pid) {
+  siginfo_t si;
+  while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+  }
+}
+
 /* Wait for a child and require that it exited 0. */
 #define SU_JOIN_OK(pid) assert_int_equal(su_wait((pid), NULL), 0)
 

@@ -834,6 +834,64 @@ static void no_pidfd_parent_sigkill(void **state) {
   mproc__force_no_pidfd(0);
 }
 
+typedef struct key_report {
+  int fd;                     /* pipe to write the child's key to */
+} key_report;
+
+static int send_key(void *arg) {
+  const key_report *r = arg;
+  const void *k;
+  size_t n;
+  if (mproc_current_authkey(&k, &n)) return 1;
+  ssize_t w = write(r->fd, k, n);
+  return w == (ssize_t)n ? 0 : 2;
+}
+
+static void authkey(void **state) {
+  (void)state;
+  const void *k = NULL;
+  size_t n = 0;
+  MPROC_ASSERT_RC(mproc_current_authkey(NULL, &n), -EINVAL);
+  MPROC_ASSERT_RC(mproc_current_authkey(&k, NULL), -EINVAL);
+  MPROC_ASSERT_RC(mproc_set_current_authkey(NULL, 4), -EINVAL);
+  MPROC_ASSERT_RC(mproc_set_current_authkey("x", 0), -EINVAL);
+  MPROC_ASSERT_RC(mproc_set_current_authkey("x", MPROC_AUTHKEY_MAX + 1), -EINVAL);
+  mproc_process_t *p = NULL;
+  MPROC_ASSERT_RC(mproc_process_create(&p, ret_arg, NULL, &(mproc_process_opts){.authkey_len = 3}), -EINVAL);
+  MPROC_ASSERT_RC(mproc_process_create(&p, ret_arg, NULL, &(mproc_process_opts){.authkey = "abc"}), -EINVAL);
+  MPROC_PASS(mproc_current_authkey(&k, &n));
+  assert_int_equal(n, 32);
+  unsigned char mine[32];
+  memcpy(mine, k, 32);
+  const void *k2;
+  size_t n2;
+  MPROC_PASS(mproc_current_authkey(&k2, &n2)); /* stable */
+  assert_memory_equal(k2, mine, 32);
+  /* A child inherits it; or gets the one in its opts. */
+  int pfd[2];
+  assert_int_equal(pipe(pfd), 0);
+  key_report r = {.fd = pfd[1]};
+  p = make(send_key, &r);
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  unsigned char got[64] = {0};
+  assert_int_equal(read(pfd[0], got, sizeof got), 32);
+  assert_memory_equal(got, mine, 32);
+  mproc_process_destroy(p);
+  MPROC_PASS(mproc_process_create(&p, send_key, &r, &(mproc_process_opts){.authkey = "secret", .authkey_len = 6}));
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  assert_int_equal(read(pfd[0], got, sizeof got), 6);
+  assert_memory_equal(got, "secret", 6);
+  mproc_process_destroy(p);
+  MPROC_PASS(mproc_set_current_authkey("family", 6));
+  MPROC_PASS(mproc_current_authkey(&k, &n));
+  assert_int_equal(n, 6);
+  assert_memory_equal(k, "family", 6);
+  close(pfd[0]);
+  close(pfd[1]);
+}
+
 static void start_method_default(void **state) {
   (void)state;
   assert_int_equal(mproc_get_start_method(), MPROC_START_FORK);
@@ -868,6 +926,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(exit_in_target_and_lost_status),
     MPROC_TEST(destroy_running_detaches),
     MPROC_TEST(no_pidfd_fallback),
+    MPROC_TEST(authkey),
     MPROC_TEST(no_pidfd_parent_sigkill),
 };
 

@@ -40,6 +40,16 @@ static int sp_sum(void *arg) {
   return v[0] + v[1] + v[2];
 }
 
+static int sp_key(void *arg) {
+  shared_obj *o = arg;
+  const void *k;
+  size_t n;
+  if (mproc_current_authkey(&k, &n) || n >= sizeof o->name) return 1;
+  memcpy(o->name, k, n);
+  o->value = (int)n;
+  return 0;
+}
+
 static int sp_sleep(void *arg) {
   (void)arg;
   for (;;) pause();
@@ -228,7 +238,26 @@ static void no_pidfd(void **state) {
   mproc__force_no_pidfd(0);
 }
 
+static void authkey(void **state) {
+  (void)state;
+  shared_obj *o = NULL;
+  MPROC_PASS(mproc_heap_alloc(sizeof *o, (void **)&o));
+  mproc_process_t *p = NULL;
+  unsigned char key[40];
+  for (int i = 0; i < 40; i++) key[i] = (unsigned char)(i * 37 + 1); /* binary */
+  MPROC_PASS(mproc_process_create(&p, sp_key, o,
+                                  &(mproc_process_opts){.start_method = MPROC_START_SPAWN,
+                                                        .authkey = key, .authkey_len = 40}));
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  assert_int_equal(o->value, 40);
+  assert_memory_equal(o->name, key, 40);
+  mproc_process_destroy(p);
+  mproc_heap_free(o);
+}
+
 static const struct CMUnitTest tests[] = {
+    MPROC_TEST(authkey),
     MPROC_TEST(no_pidfd),
     MPROC_TEST(heap_object),
     MPROC_TEST(arg_bytes_and_by_name),
@@ -242,6 +271,7 @@ int main(int argc, char **argv) {
   mproc_register_target("sp_double", sp_double);
   mproc_register_target("sp_sum", sp_sum);
   mproc_register_target("sp_sleep", sp_sleep);
+  mproc_register_target("sp_key", sp_key);
   int rc = mproc_spawn_main(argc, argv); /* never returns in a spawned child */
   if (rc) return 1;
   return mproc_test_main(tests, sizeof tests / sizeof tests[0], argc, argv, __FILE__);

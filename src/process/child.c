@@ -55,6 +55,7 @@ void mproc__flush_std(void) {
 
 _Noreturn void mproc__child_main(const mproc__child_spec *spec) {
   mproc__self_set(spec->name, spec->identity, spec->daemon, spec->parent_pid);
+  if (spec->authkey) mproc__authkey_reset_child(spec->authkey, spec->authkey_len);
   if (spec->start_method) mproc__init_set_start_method(spec->start_method);
   int r = spec->target(spec->arg);
   mproc__exit_work();

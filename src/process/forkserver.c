@@ -53,6 +53,7 @@ typedef struct fs_req {
   uint64_t arg_size;   /* bytes of arg that follow */
   int32_t requester;   /* the requester's pid: the child's parent_pid */
   int32_t start_method;/* family default to inherit */
+  uint32_t authkey_len;/* bytes of authkey that follow the arg */
   sigset_t mask;       /* the requesting thread's signal mask */
 } fs_req;
 
@@ -162,9 +163,10 @@ static size_t g_nkids, g_capkids;
 static void serve_one(int ctl, int st) {
   fs_req h;
   char *name = NULL, *ident = NULL, *arg = NULL;
+  unsigned char key[MPROC_AUTHKEY_MAX];
   if (read_all(st, &h, sizeof h) || h.magic != FS_MAGIC ||
       h.name_len > MPROC__NAME_MAX || h.ident_len > MPROC__IDENT_MAX ||
-      h.arg_size > MPROC__ARG_MAX)
+      h.arg_size > MPROC__ARG_MAX || h.authkey_len > MPROC_AUTHKEY_MAX)
     goto drop;
   name = calloc(1, (size_t)h.name_len + 1);
   ident = calloc(1, (size_t)h.ident_len + 1);
@@ -174,7 +176,8 @@ static void serve_one(int ctl, int st) {
     goto drop;
   }
   if (read_all(st, name, h.name_len) || read_all(st, ident, h.ident_len) ||
-      (h.arg_size && read_all(st, arg, h.arg_size)))
+      (h.arg_size && read_all(st, arg, h.arg_size)) ||
+      read_all(st, key, h.authkey_len))
     goto drop;
   if (g_nkids == g_capkids) {
     size_t cap = g_capkids ? g_capkids * 2 : 16;
@@ -198,11 +201,8 @@ static void serve_one(int ctl, int st) {
     mproc__child_pdeathsig(server);
     close(ctl);
     close(st);
-    for (size_t i = 0; i < g_nkids; i++) {
-      close(g_kids[i].pidfd);
-      close(g_kids[i].stfd);
-    }
-    mproc__forkserver_reset_child(); /* frees the table of the server */
+    mproc__forkserver_reset_child(); /* closes and frees the server's table
+                                        (already done by the atfork hook) */
     if (death[1] >= 0) {
       close(death[0]);
       mproc__set_death_fd(death[1]);
@@ -217,6 +217,8 @@ static void serve_one(int ctl, int st) {
         .daemon = h.daemon,
         .parent_pid = h.requester,
         .start_method = h.start_method,
+        .authkey = h.authkey_len ? key : NULL,
+        .authkey_len = h.authkey_len,
     };
     mproc__child_main(&spec);
   }
@@ -450,10 +452,17 @@ int mproc__forkserver_start(struct mproc_process *p) {
   h.arg_size = p->arg_size;
   h.requester = getpid();
   h.start_method = mproc__init_start_method();
+  /* The server's copy of our key may be stale: send the current one. */
+  unsigned char key[MPROC_AUTHKEY_MAX];
+  size_t klen = p->authkey_len;
+  if (klen) memcpy(key, p->authkey, klen);
+  else klen = mproc__authkey_copy(key);
+  h.authkey_len = (uint32_t)klen;
   pthread_sigmask(SIG_SETMASK, NULL, &h.mask);
   if ((rc = write_all(st, &h, sizeof h)) || (rc = write_all(st, p->name, h.name_len)) ||
       (rc = write_all(st, p->identity, h.ident_len)) ||
-      (p->arg_size && (rc = write_all(st, p->arg_copy, p->arg_size)))) {
+      (p->arg_size && (rc = write_all(st, p->arg_copy, p->arg_size))) ||
+      (rc = write_all(st, key, klen))) {
     close(st);
     return rc;
   }
@@ -524,11 +533,17 @@ pid_t mproc__forkserver_pid(void) {
 }
 
 void mproc__forkserver_reset_child(void) {
+  /* Runs from the atfork handler too, so twice after our own forks: the
+   * fds are set to -1 once closed. */
   if (g_fs_ctl >= 0) close(g_fs_ctl);
   if (g_fs_pidfd >= 0) close(g_fs_pidfd);
   g_fs_ctl = g_fs_pidfd = -1;
   g_fs_pid = 0;
   g_fs_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+  for (size_t i = 0; i < g_nkids; i++) { /* set only in a server */
+    close(g_kids[i].pidfd);
+    close(g_kids[i].stfd);
+  }
   if (g_kids) free(g_kids);
   g_kids = NULL;
   g_nkids = g_capkids = 0;

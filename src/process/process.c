@@ -52,9 +52,15 @@ static _Atomic pid_t g_mypid;
 static _Thread_local pid_t tl_tid;
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
 
+/* In the child of any fork (ours or the application's own fork()): the
+ * launcher thread and the forkserver belong to the parent. The handle list
+ * is left alone (another thread may have been changing it); its entries
+ * carry the parent's pid as owner and are skipped here. */
 static void atfork_child(void) {
   atomic_store(&g_mypid, 0);
   tl_tid = 0;
+  mproc__launcher_reset_child();
+  mproc__forkserver_reset_child();
 }
 static void atfork_init(void) { pthread_atfork(NULL, NULL, atfork_child); }
 
@@ -185,6 +191,8 @@ void mproc__child_reset(void) {
   if (g_death_w >= 0) close(g_death_w); /* our parent's, not ours */
   g_death_w = -1;
   mproc__registry_reset_child();
+  mproc__targets_reset_child();
+  mproc__authkey_reset_child(NULL, 0);
   mproc__launcher_reset_child();
   mproc__forkserver_reset_child();
 }
@@ -229,8 +237,10 @@ static int reap_locked(mproc_process_t *p) {
 /* Reap every running child; free detached handles that ended. */
 static void reap_all_locked(void) {
   mproc_process_t *n;
+  pid_t me = mproc__my_pid();
   for (mproc_process_t *p = g_head; p; p = n) {
     n = p->next;
+    if (p->owner != me) continue; /* a parent's, copied by a raw fork() */
     if (p->state == PS_RUNNING) reap_locked(p);
     if (p->detached && p->state != PS_RUNNING && p->hold == 0) {
       list_del(p);
@@ -287,13 +297,14 @@ void mproc__exit_work(void) {
   pthread_mutex_lock(&g_reg_mu);
   reap_all_locked();
   size_t n = 0;
+  pid_t me = mproc__my_pid();
   for (mproc_process_t *p = g_head; p; p = p->next)
-    if (p->state == PS_RUNNING) n++;
+    if (p->state == PS_RUNNING && p->owner == me) n++;
   mproc_process_t **v = n ? calloc(n, sizeof *v) : NULL;
   size_t k = 0;
   if (v) {
     for (mproc_process_t *p = g_head; p && k < n; p = p->next)
-      if (p->state == PS_RUNNING) {
+      if (p->state == PS_RUNNING && p->owner == me) {
         p->hold++;
         v[k++] = p;
         if (p->daemon) signal_locked(p, SIGTERM);
@@ -301,7 +312,7 @@ void mproc__exit_work(void) {
   } else {
     /* Out of memory: still terminate the daemons; joining needs the list. */
     for (mproc_process_t *p = g_head; p; p = p->next)
-      if (p->state == PS_RUNNING && p->daemon) signal_locked(p, SIGTERM);
+      if (p->state == PS_RUNNING && p->owner == me && p->daemon) signal_locked(p, SIGTERM);
   }
   pthread_mutex_unlock(&g_reg_mu);
 
@@ -351,6 +362,9 @@ int mproc_process_create(mproc_process_t **out, mproc_target_fn target, void *ar
   if (o.target_name &&
       (!*o.target_name || strlen(o.target_name) > MPROC__TARGET_NAME_MAX))
     return -EINVAL;
+  if ((o.authkey && (o.authkey_len == 0 || o.authkey_len > MPROC_AUTHKEY_MAX)) ||
+      (!o.authkey && o.authkey_len))
+    return -EINVAL;
   int rc = mproc__ensure_init();
   if (rc) return rc;
 
@@ -395,6 +409,10 @@ int mproc_process_create(mproc_process_t **out, mproc_target_fn target, void *ar
   p->status_fd = -1;
   p->target = target;
   p->arg = arg;
+  if (o.authkey) {
+    memcpy(p->authkey, o.authkey, o.authkey_len);
+    p->authkey_len = o.authkey_len;
+  }
   if (tname) snprintf(p->target_name, sizeof p->target_name, "%s", tname);
   /* Python's _identity: the parent's identity plus a per-process counter
    * taken at construction, so nested children are "Process-N:M". */
@@ -494,6 +512,8 @@ static int fork_fn(void *c, const sigset_t *caller_mask) {
         .daemon = p->daemon,
         .parent_pid = ctx->parent,
         .start_method = 0,
+        .authkey = p->authkey_len ? p->authkey : NULL, /* else inherited */
+        .authkey_len = p->authkey_len,
     };
     mproc__child_main(&spec);
   }
@@ -505,6 +525,11 @@ static int fork_fn(void *c, const sigset_t *caller_mask) {
 static int start_fork(mproc_process_t *p) {
   fork_ctx ctx = {.p = p, .parent = mproc__my_pid(), .pid = -1, .death = {-1, -1}};
   int have_pidfd = mproc__have_pidfd();
+  /* Make our authkey now if it does not exist, so the child inherits it
+   * instead of making its own. */
+  const void *key;
+  size_t klen;
+  mproc_current_authkey(&key, &klen);
   if (!have_pidfd && mproc__sys.pipe2(ctx.death, O_CLOEXEC) < 0) return -errno;
   mproc__flush_std();
   int rc = mproc__run_on_long_lived_thread(fork_fn, &ctx);
@@ -673,7 +698,7 @@ int mproc_active_children(mproc_process_t **out, int cap) {
   reap_all_locked();
   int n = 0;
   for (mproc_process_t *p = g_head; p; p = p->next) {
-    if (p->state != PS_RUNNING || p->detached) continue;
+    if (p->state != PS_RUNNING || p->detached || p->owner != mproc__my_pid()) continue;
     if (n < cap) out[n] = p;
     n++;
   }

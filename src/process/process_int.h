@@ -58,6 +58,8 @@ struct mproc_process {
   char name[MPROC__NAME_MAX + 1];       /* the child's name */
   char identity[MPROC__IDENT_MAX + 1];  /* "N" or "<parent identity>:N" */
   char target_name[MPROC__TARGET_NAME_MAX + 1]; /* spawn: registered name */
+  unsigned char authkey[MPROC_AUTHKEY_MAX]; /* the child's key if given */
+  size_t authkey_len;    /* 0 = the parent's key at start time */
   struct mproc_process *prev, *next;    /* registry links while running */
 };
 
@@ -70,6 +72,8 @@ typedef struct mproc__child_spec {
   int daemon;
   pid_t parent_pid;      /* reported by mproc_parent_pid() in the child */
   int start_method;      /* family default start method to inherit */
+  const unsigned char *authkey; /* the child's authkey, NULL = inherited */
+  size_t authkey_len;
 } mproc__child_spec;
 
 /* ---- this process (process.c) ---- */
@@ -103,6 +107,14 @@ void mproc__child_reset(void);
 void mproc__exit_work(void);
 /* Registry cleanup in a child (used by mproc__child_reset). */
 void mproc__registry_reset_child(void);
+
+/* ---- authkey (authkey.c) ---- */
+
+/* Copy this process's key (made if needed) to out (MPROC_AUTHKEY_MAX
+ * bytes); returns its length (0 if no randomness was available). */
+size_t mproc__authkey_copy(unsigned char *out);
+/* In a new child: re-make the lock; set the key when one is given. */
+void mproc__authkey_reset_child(const unsigned char *key, size_t len);
 
 /* ---- child side (child.c) ---- */
 
@@ -155,6 +167,8 @@ void mproc__forkserver_reset_child(void);
 
 /* ---- spawn (spawn.c) ---- */
 
+/* Forget a target-table lock copied from the parent (new child). */
+void mproc__targets_reset_child(void);
 /* Find a registered target: by name (fn may be NULL) or by function. */
 mproc_target_fn mproc__target_lookup(const char *name);
 const char *mproc__target_name_of(mproc_target_fn fn);

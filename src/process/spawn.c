@@ -11,7 +11,7 @@
  *    block the parent frees once the child reported it copied them.
  *  - The child is told what to do by its argv:
  *      argv[0] argv[1]="--mproc-spawn" argv[2]=spec argv[3]=name
- *      argv[4]=identity argv[5]=target name
+ *      argv[4]=identity argv[5]=target name argv[6]=authkey in hex
  *    and mproc_spawn_main(), called first thing in main(), acts on it.
  *  - Start-up handshake (libuv's CLOEXEC-pipe idea, extended past exec):
  *    the child gets the write end of a pipe that stays open across exec;
@@ -69,6 +69,12 @@ int mproc_register_target(const char *name, mproc_target_fn fn) {
   }
   pthread_mutex_unlock(&g_tmu);
   return rc;
+}
+
+void mproc__targets_reset_child(void) {
+  /* Another thread may have held the lock at fork time; the table itself
+   * is only appended to under it, so entries below g_ntargets are whole. */
+  g_tmu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 }
 
 mproc_target_fn mproc__target_lookup(const char *name) {
@@ -148,8 +154,20 @@ int mproc__spawn_start(struct mproc_process *p) {
            (unsigned long)(uintptr_t)mproc__heap_base(), mproc__heap_size(),
            (int)getpid(), p->daemon, mproc__init_start_method(),
            (unsigned long)(uintptr_t)(blk ? blk : p->arg), p->arg_size, pfd[1]);
+  /* The authkey, as hex: argv[6]. */
+  unsigned char key[MPROC_AUTHKEY_MAX];
+  size_t klen = p->authkey_len;
+  if (klen) memcpy(key, p->authkey, klen);
+  else klen = mproc__authkey_copy(key);
+  char hex[2 * MPROC_AUTHKEY_MAX + 1];
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < klen; i++) {
+    hex[2 * i] = digits[key[i] >> 4];
+    hex[2 * i + 1] = digits[key[i] & 15];
+  }
+  hex[2 * klen] = 0;
   char *argv[] = {program_invocation_name, SPAWN_FLAG, spec, p->name, p->identity,
-                  p->target_name, NULL};
+                  p->target_name, hex, NULL};
   spawn_ctx ctx = {.argv = argv, .heap_fd = heap_fd, .status_w = pfd[1],
                    .parent = getpid(), .pid = -1};
   mproc__flush_std();
@@ -208,7 +226,7 @@ static void report(int fd, int32_t v) {
 
 int mproc_spawn_main(int argc, char **argv) {
   if (argc < 0 || (argc > 0 && !argv)) return -EINVAL;
-  if (argc < 6 || !argv[1] || strcmp(argv[1], SPAWN_FLAG) != 0) return 0;
+  if (argc < 7 || !argv[1] || strcmp(argv[1], SPAWN_FLAG) != 0) return 0;
   int ver, heap_fd, ppid, daemon, method, status_fd;
   unsigned long base, argp;
   size_t size, arg_size;
@@ -238,6 +256,13 @@ int mproc_spawn_main(int argc, char **argv) {
     memcpy(copy, arg, arg_size);
     arg = copy;
   }
+  unsigned char key[MPROC_AUTHKEY_MAX];
+  size_t klen = 0;
+  for (const char *h = argv[6]; h[0] && h[1] && klen < sizeof key; h += 2) {
+    int hi = h[0] <= '9' ? h[0] - '0' : h[0] - 'a' + 10;
+    int lo = h[1] <= '9' ? h[1] - '0' : h[1] - 'a' + 10;
+    key[klen++] = (unsigned char)(hi << 4 | lo);
+  }
   report(status_fd, 0);
   /* Keep the pipe open until we exit: it is our death pipe (the parent's
    * sentinel when there are no pidfds); not for programs we exec. */
@@ -251,6 +276,8 @@ int mproc_spawn_main(int argc, char **argv) {
       .daemon = daemon,
       .parent_pid = (pid_t)ppid,
       .start_method = method,
+      .authkey = klen ? key : NULL,
+      .authkey_len = klen,
   };
   mproc__child_main(&spec);
 }

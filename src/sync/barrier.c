@@ -15,10 +15,13 @@
  *             returns -EBROKEN until reset().
  *
  * Dead parties: a process killed while waiting can never leave, which would
- * wedge a Python barrier for good. Each waiter writes its pid in slots[index]
- * (indices are unique within a cycle, and a new cycle starts only when count
- * is 0, so slots never collide). Sleepers wake every SYNC_BARRIER_SCAN_SEC to
- * look for slots whose process is gone: such a party is removed (count--,
+ * wedge a Python barrier for good. Each waiter takes slots[index] (indices
+ * are unique within a cycle, and a new cycle starts only when count is 0, so
+ * slots never collide) and holds the slot's robust mutex while inside wait.
+ * A dying process's exit clears the owner from that word - before it is
+ * even a zombie, so a killed child its blocked parent cannot reap still
+ * counts as dead (a pid check stands in without robust lists). Sleepers wake
+ * every SYNC_BARRIER_SCAN_SEC to look for such slots: the party is removed (count--,
  * slot cleared); if it died while the barrier was FILLING, the barrier
  * breaks, since the dead party cannot arrive again. A process dying while it
  * holds `mu` (a few instructions) also breaks the barrier.
@@ -38,7 +41,7 @@
 #include "sync/sync.h"
 
 #define SYNC_BARRIER_SCAN_SEC 0.1
-#define SYNC_BARRIER_MAX_PARTIES (1 << 20)
+#define SYNC_BARRIER_MAX_PARTIES (1 << 16)
 
 enum { B_FILLING = 0, B_DRAINING = 1, B_RESETTING = 2, B_BROKEN = 3 };
 
@@ -50,13 +53,17 @@ typedef struct mproc_barrier {
   uint32_t count;          /* parties inside wait (under mu) */
   uint32_t state;          /* B_* (under mu) */
   mproc__rmutex mu;        /* guards count, state, slots */
-  pid_t slots[];           /* pid of the waiter with each arrival index, 0 free */
+  struct bslot {
+    pid_t pid;             /* the waiter with this arrival index, 0 free */
+    uint32_t pad;
+    mproc__rmutex alive;   /* held by that waiter while inside wait */
+  } slots[];
 } sync_barrier;
 
 int mproc_barrier_create(mproc_barrier_t **b, int parties) {
   if (!b || parties < 1 || parties > SYNC_BARRIER_MAX_PARTIES) return -EINVAL;
   void *p;
-  int rc = mproc__heap_alloc(sizeof(sync_barrier) + (size_t)parties * sizeof(pid_t), &p);
+  int rc = mproc__heap_alloc(sizeof(sync_barrier) + (size_t)parties * sizeof(struct bslot), &p);
   if (rc) return rc;
   sync_barrier *br = p;
   br->parties = (uint32_t)parties;
@@ -87,10 +94,12 @@ static void reap_dead(sync_barrier *br) {
   int changed = 0;
   pid_t self = getpid();
   for (uint32_t i = 0; i < br->parties; i++) {
-    pid_t pid = br->slots[i];
-    if (pid <= 0 || pid == self) continue;
-    if (kill(pid, 0) == 0 || errno != ESRCH) continue;
-    br->slots[i] = 0;
+    struct bslot *sl = &br->slots[i];
+    if (sl->pid <= 0 || sl->pid == self) continue;
+    if (mproc__rmutex_owner(&sl->alive) != 0 && (kill(sl->pid, 0) == 0 || errno != ESRCH))
+      continue;
+    sl->pid = 0;
+    mproc__rmutex_init(&sl->alive); /* clear the OWNER_DIED the kernel left */
     if (br->count > 0) br->count--;
     if (br->state == B_FILLING) br->state = B_BROKEN;
     changed = 1;
@@ -144,7 +153,8 @@ int mproc_barrier_wait(mproc_barrier_t *b, double timeout) {
     return MPROC_EBROKEN;
   }
   uint32_t index = br->count++;
-  br->slots[index] = getpid();
+  br->slots[index].pid = getpid();
+  mproc__rmutex_lock(&br->slots[index].alive, NULL); /* free: ours at once */
   int result = 0;
   if (index + 1 == br->parties) {
     br->state = B_DRAINING; /* release everyone */
@@ -165,9 +175,12 @@ int mproc_barrier_wait(mproc_barrier_t *b, double timeout) {
   }
   /* Leave: the last one out of a drain or reset reopens the barrier. A
    * scan may already have counted us out if it wrongly took us for dead
-   * (pid reuse); never underflow. */
-  if (br->slots[index] == getpid()) {
-    br->slots[index] = 0;
+   * (only possible without robust lists, through pid reuse): never
+   * underflow. */
+  struct bslot *sl = &br->slots[index];
+  if (mproc__rmutex_held(&sl->alive)) mproc__rmutex_unlock(&sl->alive);
+  if (sl->pid == getpid()) {
+    sl->pid = 0;
     if (br->count > 0) br->count--;
   }
   if (br->count == 0 && (br->state == B_DRAINING || br->state == B_RESETTING)) {
