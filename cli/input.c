@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -140,6 +141,43 @@ static int reader_next(reader *r, const char **s, size_t *len) {
       r->eof = 1;
     else
       r->end += (size_t)n;
+  }
+}
+
+/* Buffer n complete records (or reach EOF) without blocking: 1 = done,
+ * 0 = more bytes are needed and none are available now, -1 = error. */
+static int reader_fill(reader *r, size_t n) {
+  for (;;) {
+    size_t cnt = 0;
+    const char *p = r->buf + r->start, *e = r->buf + r->end;
+    while (cnt < n && p < e && (p = memchr(p, r->delim, (size_t)(e - p))) != NULL) {
+      cnt++;
+      p++;
+    }
+    if (cnt >= n || r->eof) return 1;
+    struct pollfd pf = {.fd = r->fd, .events = POLLIN};
+    int pr = poll(&pf, 1, 0);
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr == 0) return 0;
+    if (r->start > 0) {
+      memmove(r->buf, r->buf + r->start, r->end - r->start);
+      r->end -= r->start;
+      r->start = 0;
+    }
+    if (r->end == r->cap) {
+      r->cap *= 2;
+      r->buf = cli_xrealloc(r->buf, r->cap);
+    }
+    ssize_t k = read(r->fd, r->buf + r->end, r->cap - r->end);
+    if (k < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      cli_err("reading '%s': %s", r->name, strerror(errno));
+      return -1;
+    }
+    if (k == 0)
+      r->eof = 1;
+    else
+      r->end += (size_t)k;
   }
 }
 
@@ -337,6 +375,22 @@ int cli_input_next(cli_input *in, char ***args, size_t *nargs) {
   for (size_t i = 0; i < n; i++) in->argv[i] = in->arena.s + in->arena_off[i];
   *args = in->argv;
   *nargs = n;
+  return 1;
+}
+
+int cli_input_ready(cli_input *in, int *fd) {
+  if (in->done) return 1;
+  group *g = &in->groups[0];
+  if (!g->streamed) return 1;
+  for (size_t k = 0; k < g->n; k++) {
+    reader *rd = g->srcs[k]->rd;
+    if (!rd) continue;
+    int rc = reader_fill(rd, (size_t)in->max_args);
+    if (rc <= 0) {
+      *fd = rd->fd;
+      return rc;
+    }
+  }
   return 1;
 }
 

@@ -33,6 +33,14 @@ int cli_input_open(cli_input **in, const cli_opts *o);
  * read error (message printed). */
 int cli_input_next(cli_input *in, char ***args, size_t *nargs);
 
+/* Would cli_input_next() block? Reads what is available without blocking
+ * (poll with a zero timeout, then one read) until the streamed sources
+ * hold the records one job needs, or EOF. Returns 1 when the next call
+ * cannot block, 0 when it would (*fd is then the source to wait for),
+ * -1 on a read error (message printed). Lets the runner keep reaping,
+ * timing out and answering Ctrl-C while a slow producer writes. */
+int cli_input_ready(cli_input *in, int *fd);
+
 /* Jobs in all, when known before reading (every streamed source is a :::
  * list); -1 when it depends on input not read yet. */
 long long cli_input_total(const cli_input *in);

@@ -45,6 +45,7 @@
 extern char **environ;
 
 #define EV_SIGNAL UINT64_MAX
+#define EV_INPUT (UINT64_MAX - 1)
 #define ORDER_WINDOW_MIN 256
 
 typedef struct job {
@@ -95,6 +96,8 @@ typedef struct runner {
   unsigned long long next_seq, ndone, nfailed, nsucceeded;
   long long total;
   int input_done, stop_starting, nsignals, lastsig, fatal;
+  int input_wait;          /* waiting for the input fd to become readable */
+  int input_fd_added;      /* the input fd is in the epoll set */
   int halted, halt_exit;   /* halt_exit >= 0: exit status decided by --halt */
   int ntimers;             /* jobs with a deadline */
   double sigtime;          /* when the last signal arrived */
@@ -593,9 +596,33 @@ static int start_next(runner *r) {
   return 1;
 }
 
+/* Can the next input be read without blocking? If not, watch its fd
+ * (one-shot, re-armed each time: level-triggered would spin while all
+ * slots are busy) and come back when it is readable. */
+static int input_ready(runner *r) {
+  int fd = -1;
+  int rc = cli_input_ready(r->in, &fd);
+  if (rc > 0) return 1;
+  if (rc < 0) {
+    fatal_err(r);
+    r->input_done = 1;
+    return 0;
+  }
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = EV_INPUT};
+  int op = r->input_fd_added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  if (epoll_ctl(r->epfd, op, fd, &ev) < 0) return 1; /* cannot wait: read blocking */
+  r->input_fd_added = 1;
+  r->input_wait = 1;
+  return 0;
+}
+
 static void handle_event(runner *r, uint64_t tag) {
   if (tag == EV_SIGNAL) {
     on_signal(r);
+    return;
+  }
+  if (tag == EV_INPUT) {
+    r->input_wait = 0;
     return;
   }
   int slot = (int)(tag >> 2), kind = (int)(tag & 3);
@@ -662,7 +689,8 @@ int cli_run(const cli_opts *o) {
   struct epoll_event evs[64];
   for (;;) {
     while (!r->stop_starting && !r->input_done && r->running < r->maxjobs &&
-           r->waiting < r->window && !r->out.broken) {
+           r->waiting < r->window && !r->out.broken && !r->input_wait) {
+      if (!g_pending && !input_ready(r)) break;
       if (start_next(r) <= 0) break;
     }
     if (r->out.broken && !r->stop_starting) {

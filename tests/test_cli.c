@@ -32,6 +32,7 @@
 #endif
 
 static char g_mproc[PATH_MAX];
+static char g_dir[64];
 
 static const char *mproc_path(void) {
   if (g_mproc[0]) return g_mproc;
@@ -62,10 +63,14 @@ typedef struct run_opts {
   const char *in;       /* stdin bytes (NULL: /dev/null unless gen_lines) */
   size_t inlen;         /* 0: strlen(in) */
   long gen_lines;       /* > 0: stdin is a pipe fed "1\n".."N\n" by a child */
-  double sig_at[2];     /* > 0: send sig to mproc's process group then */
+  double sig_at[2];     /* > 0: send sig[i] to mproc's process group this
+                           many seconds after the start (i = 0) or after
+                           the previous signal, and ... */
+  int wait_count[2];    /* ... once the scratch dir holds this many files */
   int sig[2];
   const char *dir;      /* working directory for mproc (NULL: inherit) */
   int pty_err;          /* mproc's stderr is a terminal (pty) */
+  int keep_stdin_open;  /* after writing in, keep the pipe open (a slow producer) */
 } run_opts;
 
 static void res_free(res *r) {
@@ -91,6 +96,20 @@ static void append(char **buf, size_t *len, const char *p, size_t n) {
   (*buf)[*len] = 0;
 }
 
+/* Files in dir, not counting *.tmp (written, then renamed into place). */
+static int count_files(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t l = strlen(e->d_name);
+    if (e->d_name[0] != '.' && !(l > 4 && !strcmp(e->d_name + l - 4, ".tmp"))) n++;
+  }
+  closedir(d);
+  return n;
+}
+
 /* Run mproc with argv (NULL-terminated, without argv[0]). */
 static void runv(res *r, const run_opts *ro, const char *const *args) {
   static const run_opts none;
@@ -99,10 +118,13 @@ static void runv(res *r, const run_opts *ro, const char *const *args) {
   r->out = calloc(1, 1);
   r->err = calloc(1, 1);
   r->first_out = -1;
-  const char *argv[256];
+  const char *argv[1024];
   int ac = 0;
   argv[ac++] = mproc_path();
-  for (int i = 0; args[i]; i++) argv[ac++] = args[i];
+  for (int i = 0; args[i]; i++) {
+    assert_true(ac < 1023);
+    argv[ac++] = args[i];
+  }
   argv[ac] = NULL;
 
   int pin[2], pout[2], perr[2];
@@ -146,7 +168,7 @@ static void runv(res *r, const run_opts *ro, const char *const *args) {
       _exit(0);
     }
   }
-  double t0 = mproc_test_now();
+  double t0 = mproc_test_now(), tsig = t0;
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
@@ -184,6 +206,7 @@ static void runv(res *r, const run_opts *ro, const char *const *args) {
   if (pin[1] >= 0) fcntl(pin[1], F_SETFL, O_NONBLOCK);
   int nsig = 0;
   int open_out = 2;
+  int stdin_held = -1;
   while (open_out > 0) {
     struct pollfd pf[3];
     int np = 0;
@@ -192,15 +215,18 @@ static void runv(res *r, const run_opts *ro, const char *const *args) {
     if (pin[1] >= 0) pf[np++] = (struct pollfd){.fd = pin[1], .events = POLLOUT};
     int to = -1;
     if (nsig < 2 && ro->sig_at[nsig] > 0) {
-      double d = t0 + ro->sig_at[nsig] - mproc_test_now();
+      double d = tsig + ro->sig_at[nsig] - mproc_test_now();
       to = d <= 0 ? 0 : (int)(d * 1000) + 1;
+      if (ro->wait_count[nsig] > 0 && to < 10) to = 10;
     }
     int n = poll(pf, (nfds_t)np, to);
     if (n < 0 && errno == EINTR) continue;
     assert_true(n >= 0);
-    if (nsig < 2 && ro->sig_at[nsig] > 0 && mproc_test_now() >= t0 + ro->sig_at[nsig]) {
+    if (nsig < 2 && ro->sig_at[nsig] > 0 && mproc_test_now() >= tsig + ro->sig_at[nsig] &&
+        (ro->wait_count[nsig] == 0 || count_files(g_dir) >= ro->wait_count[nsig])) {
       kill(-pid, ro->sig[nsig]);
       nsig++;
+      tsig = mproc_test_now();
     }
     for (int i = 0; i < 2; i++) {
       if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
@@ -228,7 +254,10 @@ static void runv(res *r, const run_opts *ro, const char *const *args) {
         inp += w;
         inleft -= (size_t)w;
       }
-      if (inleft == 0 || (w < 0 && errno != EAGAIN && errno != EINTR)) {
+      if (inleft == 0 && ro->keep_stdin_open) {
+        stdin_held = pin[1]; /* closed after mproc exits */
+        pin[1] = -1;
+      } else if (inleft == 0 || (w < 0 && errno != EAGAIN && errno != EINTR)) {
         close(pin[1]);
         pin[1] = -1;
       }
@@ -238,6 +267,7 @@ static void runv(res *r, const run_opts *ro, const char *const *args) {
     }
   }
   if (pin[1] >= 0) close(pin[1]);
+  if (stdin_held >= 0) close(stdin_held);
   struct rusage ru;
   memset(&ru, 0, sizeof ru);
   while (wait4(pid, &r->status, 0, &ru) < 0 && errno == EINTR) {
@@ -285,8 +315,8 @@ static size_t count_lines(const char *s) {
   return n;
 }
 
-/* A scratch directory per test, removed at the end. */
-static char g_dir[64];
+/* A scratch directory per test, removed at the end (g_dir is declared at
+ * the top: runv() can wait for files to appear in it). */
 static void tmpdir_make(void) {
   snprintf(g_dir, sizeof g_dir, "/tmp/mproc_cli_XXXXXX");
   assert_non_null(mkdtemp(g_dir));
@@ -952,23 +982,29 @@ static void halt_on_success_and_percent(void **state) {
 static void first_sigint_waits_for_running_jobs(void **state) {
   (void)state;
   res r;
-  run_opts ro = {.sig_at = {0.5, 0}, .sig = {SIGINT, 0}};
-  RUN(&r, &ro, "-j2", "-k", "sleep 1.5; echo done {}", ":::", "1", "2", "3", "4");
+  tmpdir_make();
+  char cmd[PATH_MAX + 64];
+  snprintf(cmd, sizeof cmd, "touch %s/{}; sleep 1; echo done {}", g_dir);
+  /* SIGINT once jobs 1 and 2 run. */
+  run_opts ro = {.sig_at = {0.05, 0}, .sig = {SIGINT, 0}, .wait_count = {2, 0}};
+  RUN(&r, &ro, "-j2", "-k", cmd, ":::", "1", "2", "3", "4");
   /* mproc re-raises SIGINT after the running jobs finished. */
   assert_true(WIFSIGNALED(r.status));
   assert_int_equal(WTERMSIG(r.status), SIGINT);
   assert_string_equal(r.out, "done 1\ndone 2\n");
   assert_non_null(strstr(r.err, "interrupted"));
   res_free(&r);
+  tmpdir_remove();
 }
 
 static void second_sigint_kills_jobs(void **state) {
   (void)state;
   tmpdir_make();
-  char cmd[PATH_MAX + 64];
-  snprintf(cmd, sizeof cmd, "echo $$ > %s/{}.pid; sleep 60 & wait", g_dir);
+  char cmd[3 * PATH_MAX];
+  snprintf(cmd, sizeof cmd, "echo $$ > %s/{}.tmp; mv %s/{}.tmp %s/{}.pid; sleep 60 & wait", g_dir,
+           g_dir, g_dir);
   res r;
-  run_opts ro = {.sig_at = {0.6, 1.0}, .sig = {SIGINT, SIGINT}};
+  run_opts ro = {.sig_at = {0.05, 0.3}, .sig = {SIGINT, SIGINT}, .wait_count = {2, 2}};
   RUN(&r, &ro, "-j2", cmd, ":::", "1", "2", "3");
   assert_true(WIFSIGNALED(r.status));
   assert_int_equal(WTERMSIG(r.status), SIGINT);
@@ -990,10 +1026,11 @@ static void second_sigint_kills_jobs(void **state) {
 static void killed_mproc_leaves_no_orphan(void **state) {
   (void)state;
   tmpdir_make();
-  char cmd[PATH_MAX + 64];
-  snprintf(cmd, sizeof cmd, "echo $$ > %s/{}.pid; exec sleep 60", g_dir);
+  char cmd[3 * PATH_MAX];
+  snprintf(cmd, sizeof cmd, "echo $$ > %s/{}.tmp; mv %s/{}.tmp %s/{}.pid; exec sleep 60", g_dir,
+           g_dir, g_dir);
   res r;
-  run_opts ro = {.sig_at = {0.8, 0}, .sig = {SIGKILL, 0}};
+  run_opts ro = {.sig_at = {0.05, 0}, .sig = {SIGKILL, 0}, .wait_count = {2, 0}};
   RUN(&r, &ro, "-j2", cmd, ":::", "1", "2");
   assert_true(WIFSIGNALED(r.status));
   for (int i = 1; i <= 2; i++) {
@@ -1022,6 +1059,23 @@ static void works_without_pidfds(void **state) {
   assert_true(r.elapsed < 10);
   res_free(&r);
   unsetenv("MPROC_CLI_NO_PIDFD");
+}
+
+static void slow_producer_does_not_stall_jobs(void **state) {
+  (void)state;
+  /* One line arrives and the pipe stays open: the job runs and its
+   * timeout fires while mproc waits for more input, and Ctrl-C is
+   * answered at once (mproc never blocks in read()). */
+  res r;
+  run_opts ro = {.in = "a\n", .keep_stdin_open = 1, .sig_at = {2.0, 0}, .sig = {SIGINT, 0}};
+  RUN(&r, &ro, "--timeout", "0.5", "echo {}; sleep 30");
+  assert_true(WIFSIGNALED(r.status));
+  assert_int_equal(WTERMSIG(r.status), SIGINT);
+  assert_true(r.elapsed < 10);
+  assert_string_equal(r.out, "a\n");                 /* written when killed at 0.5 s */
+  assert_true(r.first_out > 0.3 && r.first_out < 1.9); /* before the SIGINT */
+  assert_non_null(strstr(r.err, "timed out"));
+  res_free(&r);
 }
 
 /* --------------------------------------------------- progress, verbose */
@@ -1201,6 +1255,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(second_sigint_kills_jobs),
     MPROC_TEST(killed_mproc_leaves_no_orphan),
     MPROC_TEST(works_without_pidfds),
+    MPROC_TEST(slow_producer_does_not_stall_jobs),
     MPROC_TEST(progress_options_without_terminal),
     MPROC_TEST(bar_and_eta_on_a_terminal),
     MPROC_TEST(keep_order_window_is_bounded),

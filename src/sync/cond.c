@@ -18,16 +18,21 @@
  *
  * Every queue change happens with the condition's lock held, so the queue
  * needs no lock of its own; only the node's `signaled` word is shared with
- * the sleeper outside the lock.
+ * the sleeper outside the lock. A notified node moves to the `handed` list
+ * until its waiter has the lock back and frees it, so a waiter killed in
+ * between does not leak its node: notify and destroy free dead ones.
  *
  * Crashes: each waiter holds a robust mutex inside its node for as long as
  * the node is queued. When the waiter dies the kernel clears the owner from
  * that word at exit - before the process is even a zombie, so an unreaped
  * child counts as dead - and notify skips (and frees) such nodes: a waiter
  * killed while asleep never absorbs a notify meant for a live one. (Where
- * the C library registers no robust list, a pid check stands in.) The lock is robust: if its owner died, wait
- * returns MPROC_EOWNERDEAD with the lock held (notified or not: re-check the
- * predicate).
+ * the C library registers no robust list, a pid check stands in.) A waiter
+ * killed in the few instructions between allocating its node and queueing
+ * it, or between unqueueing and freeing it (both with the lock held, so the
+ * next locker sees MPROC_EOWNERDEAD), leaks that one small node.
+ * The lock is robust: if its owner died, wait returns MPROC_EOWNERDEAD with
+ * the lock held (notified or not: re-check the predicate).
  *
  * Lock order: the user's lock, then (inside the heap allocator) the heap's.
  */
@@ -52,9 +57,12 @@ typedef struct mproc_cond {
   uint32_t nwait;          /* queued nodes (under the lock) */
   sync_lock *lock;         /* the Lock or RLock the condition works with */
   cond_node *head, *tail;  /* FIFO of waiters (under the lock) */
+  cond_node *handed;       /* notified nodes whose waiter has not taken the
+                              lock back yet (under the lock) */
 } sync_cond;
 
 static void q_remove(struct mproc_cond *cv, cond_node *n);
+static void h_remove(struct mproc_cond *cv, cond_node *n);
 
 /* The node's waiter is gone (its exit cleared the owner of `alive`, or no
  * robust list and its process no longer exists). Another thread of the
@@ -114,12 +122,19 @@ int mproc_cond_destroy(mproc_cond_t *c) {
   /* Live waiters: refuse. Nodes of waiters that were killed: ours to free. */
   for (cond_node *w = cv->head; w; w = w->next)
     if (!node_dead(w)) return -EBUSY;
+  for (cond_node *w = cv->handed; w; w = w->next)
+    if (!node_dead(w)) return -EBUSY;
   sync_lock *l = cv->lock;
   if (cv->own_lock && mproc__rmutex_owner(&l->mu) != 0 && !mproc__rmutex_held(&l->mu))
     return -EBUSY;
   while (cv->head) {
     cond_node *w = cv->head;
     q_remove(cv, w);
+    mproc__heap_free(w);
+  }
+  while (cv->handed) {
+    cond_node *w = cv->handed;
+    h_remove(cv, w);
     mproc__heap_free(w);
   }
   if (cv->own_lock) {
@@ -145,6 +160,19 @@ int mproc_cond_release(mproc_cond_t *c) {
   int rc = cond_check(c);
   if (rc) return rc;
   return mproc__sync_lock_release(((sync_cond *)c)->lock);
+}
+
+static void h_push(sync_cond *cv, cond_node *n) {
+  n->prev = NULL;
+  n->next = cv->handed;
+  if (cv->handed) cv->handed->prev = n;
+  cv->handed = n;
+}
+
+static void h_remove(sync_cond *cv, cond_node *n) {
+  if (n->prev) n->prev->next = n->next; else cv->handed = n->next;
+  if (n->next) n->next->prev = n->prev;
+  n->next = n->prev = NULL;
 }
 
 static void q_remove(sync_cond *cv, cond_node *n) {
@@ -185,7 +213,10 @@ static int cond_wait_dl(sync_cond *cv, const struct timespec *dlp, int poll) {
   int lrc = mproc__sync_lock_reacquire(l, depth);
   /* Lock held again: if no notify picked us, leave the queue. */
   int woken = atomic_load(&n->signaled) != 0;
-  if (!woken) q_remove(cv, n);
+  if (woken)
+    h_remove(cv, n);
+  else
+    q_remove(cv, n);
   mproc__rmutex_unlock(&n->alive);
   mproc__heap_free(n);
   if (lrc == MPROC_EOWNERDEAD) return MPROC_EOWNERDEAD;
@@ -225,6 +256,16 @@ int mproc_cond_notify(mproc_cond_t *c, int n) {
   if (n < 0) return -EINVAL;
   sync_cond *cv = (sync_cond *)c;
   if (!mproc__rmutex_held(&cv->lock->mu)) return -EPERM;
+  /* Waiters killed after being notified, before taking the lock back:
+   * nobody else will free their nodes. The list is short (it holds only
+   * waiters between wake-up and re-acquiring the lock we hold). */
+  for (cond_node *w = cv->handed, *nx; w; w = nx) {
+    nx = w->next;
+    if (node_dead(w)) {
+      h_remove(cv, w);
+      mproc__heap_free(w);
+    }
+  }
   while (n > 0 && cv->head) {
     cond_node *w = cv->head;
     q_remove(cv, w);
@@ -235,6 +276,7 @@ int mproc_cond_notify(mproc_cond_t *c, int n) {
     }
     /* The waiter frees w only after re-acquiring the lock we hold, so w
      * is alive until we return. */
+    h_push(cv, w);
     atomic_store(&w->signaled, 1);
     mproc__futex_wake(&w->signaled, 1);
     n--;
