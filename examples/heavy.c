@@ -6,6 +6,9 @@
  * serially, then in 80 processes (one mproc_process_t each, as the seed
  * does), printing the wall times and the speed-up.
  *
+ * The third section does the same with a pool of cpu_count() workers
+ * (seed 000's pooled(): Pool().map over range(80)).
+ *
  * Each section is one entry of `sections` below; a section returns its wall
  * time and fills the 80 checksums, which must equal the serial ones (the
  * processes report theirs through the shared heap).
@@ -96,7 +99,43 @@ static double run_processes(const config *c, uint64_t *sums) {
   return t;
 }
 
-/* ---- the sections (a Pool section joins them with the pool layer) ---- */
+/* ---- section 3: a pool of cpu_count() workers (seed 000's pooled()) ---- */
+
+/* doit(myid): heavy(n) then "myid is done", as in the seed; in = {n, id} */
+static int heavy_task(const void *in, size_t size, void *out, mproc_task_ctx *ctx) {
+  (void)size;
+  (void)ctx;
+  const int *a = in;
+  *(uint64_t *)out = heavy(a[0]);
+  printf("%d is done\n", a[1]);
+  fflush(stdout); /* workers leave with _exit */
+  return 0;
+}
+
+static double run_pool(const config *c, uint64_t *sums) {
+  int(*args)[2] = calloc((size_t)c->tasks, sizeof *args);
+  if (!args) exit(1);
+  for (int i = 0; i < c->tasks; i++) {
+    args[i][0] = c->n;
+    args[i][1] = i;
+  }
+  double t0 = now();
+  mproc_pool_t *pool;
+  int rc = mproc_pool_create(&pool, NULL); /* with multiprocessing.Pool() as pool: */
+  mproc_call_opts o = {.chunksize = 1};    /* one heavy() per task, like the seed */
+  if (!rc) rc = mproc_pool_map(pool, heavy_task, args, (size_t)c->tasks, sizeof args[0], sums,
+                               sizeof *sums, &o);
+  if (rc) {
+    fprintf(stderr, "heavy: pool: %s\n", mproc_strerror(rc));
+    exit(1);
+  }
+  mproc_pool_destroy(pool);
+  double t = now() - t0;
+  free(args);
+  return t;
+}
+
+/* ---- the sections ---- */
 
 typedef struct section {
   const char *title;                            /* printed as "== title" */
@@ -106,6 +145,7 @@ typedef struct section {
 static const section sections[] = {
     {"serial", run_serial},
     {"processes", run_processes},
+    {"pool", run_pool},
 };
 
 static int arg_or_env(int argc, char **argv, int i, const char *env, int dflt) {

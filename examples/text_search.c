@@ -69,6 +69,12 @@ static void write_file(const char *path, const char *text) {
 }
 
 int main(void) {
+  /* Create the pool first, as in Python's `if __name__ == "__main__":`
+   * idiom: the workers then inherit nothing they do not need. */
+  g_keyword = "multiprocessing";
+  mproc_pool_opts o = {.processes = 4};
+  mproc_pool_t *pool;
+  if (mproc_pool_create(&pool, &o)) return 1;
   char root[] = "/tmp/mproc-search-XXXXXX";
   if (!mkdtemp(root)) return 1;
   /* A tree: 4 folders x 10 files; every 3rd file mentions the keyword,
@@ -90,11 +96,7 @@ int main(void) {
   int n = 0, cap = 16;
   char(*files)[512] = malloc((size_t)cap * sizeof *files);
   rglob(root, &files, &n, &cap);
-  g_keyword = "multiprocessing";
 
-  mproc_pool_opts o = {.processes = 4};
-  mproc_pool_t *pool;
-  if (mproc_pool_create(&pool, &o)) return 1;
   mproc_buf *in = calloc((size_t)n, sizeof *in);
   int *found = calloc((size_t)n, sizeof *found);
   for (int i = 0; i < n; i++) {

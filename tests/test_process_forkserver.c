@@ -352,7 +352,45 @@ static void authkey_follows_requester(void **state) {
   mproc__forkserver_stop();
 }
 
+/* The application's own fork() of a process with children and a server:
+ * the copy sees none of them as its own, gets its own server, and exits
+ * without waiting for its parent's children. */
+static void raw_fork_child_is_clean(void **state) {
+  (void)state;
+  MPROC_PASS(mproc_set_start_method(MPROC_START_FORKSERVER));
+  mproc_process_t *p = NULL;
+  MPROC_PASS(mproc_process_create(&p, sleep_forever, NULL, NULL));
+  MPROC_PASS(mproc_process_start(p));
+  pid_t server = mproc__forkserver_pid();
+  pid_t raw = fork();
+  if (raw == 0) {
+    int bad = 0;
+    if (mproc_active_children(NULL, 0) != 0) bad |= 1;
+    if (mproc__forkserver_pid() != 0) bad |= 2;
+    mproc_process_t *q = NULL;
+    int code = -1;
+    if (mproc_process_create(&q, ret_arg, (void *)(intptr_t)7, NULL) || mproc_process_start(q) ||
+        mproc_process_join(q, 30) || mproc_process_exitcode(q, &code) || code != 7)
+      bad |= 4;
+    if (mproc__forkserver_pid() == server || mproc__forkserver_pid() == 0) bad |= 8;
+    mproc_process_destroy(q);
+    MPROC_ASSERT_RC(mproc_process_join(p, 0), MPROC_ENOTOWNER);
+    exit(bad); /* exit processing: must not wait for the parent's child */
+  }
+  int st = 0;
+  double t0 = mproc_test_now();
+  assert_int_equal(waitpid(raw, &st, 0), raw);
+  assert_true(mproc_test_now() - t0 < 20);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+  MPROC_PASS(mproc_process_kill(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  mproc_process_destroy(p);
+  mproc__forkserver_stop();
+}
+
 static const struct CMUnitTest tests[] = {
+    MPROC_TEST(raw_fork_child_is_clean),
     MPROC_TEST(authkey_follows_requester),
     MPROC_TEST(no_pidfd),
     MPROC_TEST(basic),

@@ -154,13 +154,26 @@ static int drain(mproc_pool_t *p) {
     uint32_t h = atomic_load_explicit(&ws->chead, memory_order_relaxed);
     uint32_t t = atomic_load_explicit(&ws->ctail, memory_order_acquire);
     while (h != t) {
-      pjob *j = ws->cring[h % POOL_CRING];
-      h++;
+      /* Take a batch, then look at the jobs under mu: the submitter wrote
+       * them under mu, and the worker that handed them over is another
+       * process, invisible to the thread sanitizer's happens-before. */
+      pjob *batch[64];
+      int nb = 0;
+      while (h != t && nb < 64) batch[nb++] = ws->cring[h++ % POOL_CRING];
+      did += nb;
+      pjob *ready[64];
+      int nr = 0;
+      pthread_mutex_lock(&p->mu);
+      for (int k = 0; k < nb; k++) {
+        pjob *j = batch[k];
+        int dup = 0;
+        for (int q = 0; q < nr; q++) dup |= ready[q] == j;
+        if (!dup && !j->delivered_local && mproc__pool_job_complete(j)) ready[nr++] = j;
+      }
+      pthread_mutex_unlock(&p->mu);
+      /* Consumed only now: the free path checks undrained entries. */
       atomic_store(&ws->chead, h);
-      did++;
-      if (!atomic_load(&j->delivered) && !j->delivered_local &&
-          mproc__pool_job_complete(j))
-        deliver(p, j);
+      for (int k = 0; k < nr; k++) deliver(p, ready[k]);
     }
     if (atomic_load(&ws->cwait)) {
       atomic_store(&ws->cwait, 0);
@@ -231,7 +244,7 @@ static void recover(mproc_pool_t *p, int slot, int code, int signo, int status,
     uint64_t lo = (uint64_t)c * j->chunksize, hi = lo + j->chunksize;
     if (hi > j->n) hi = j->n;
     changed = 1;
-    if (ws->commit_job == j && ws->commit_c == c) {
+    if (atomic_load(&ws->commit_job) == j && ws->commit_c == c) {
       /* Died after writing every result, before marking DONE. */
       atomic_store(&j->states[c], ST_MAKE(CK_DONE, ST_ATT(s), gen));
       p->rec_done += hi - lo;
@@ -278,7 +291,9 @@ static void reap(mproc_pool_t *p, int slot) {
   struct rusage ru;
   memset(&si, 0, sizeof si);
   memset(&ru, 0, sizeof ru);
-  long r = syscall(SYS_waitid, P_PIDFD, fd, &si, WEXITED | WNOHANG, &ru);
+  /* A death pipe's EOF means the worker is exiting: wait for it. */
+  long r = p->use_pidfd ? syscall(SYS_waitid, P_PIDFD, fd, &si, WEXITED | WNOHANG, &ru)
+                        : syscall(SYS_waitid, P_PID, p->pid[slot], &si, WEXITED, &ru);
   if (r < 0 || si.si_pid == 0) return; /* not dead yet (spurious) */
   /* Drain what the worker published before it died. */
   drain(p);
@@ -338,7 +353,7 @@ static int check_timeouts(mproc_pool_t *p) {
     if (el >= lim) {
       p->kill_reason[i] = -ETIMEDOUT;
       p->timeouts++;
-      mproc__pidfd_signal(p->pidfd[i], SIGKILL);
+      mproc__pool_signal(p, i, SIGKILL);
     } else if (lim - el < next) {
       next = lim - el;
     }
@@ -369,7 +384,7 @@ void *mproc__pool_thread(void *arg) {
     /* Undo: the creator sees start_err and destroys the pool. */
     atomic_store(&sh->stop, 1);
     for (int i = 0; i < p->nworkers; i++)
-      if (p->pidfd[i] >= 0) mproc__pidfd_signal(p->pidfd[i], SIGKILL);
+      if (p->pidfd[i] >= 0) mproc__pool_signal(p, i, SIGKILL);
   }
   pthread_cond_broadcast(&p->cv);
   pthread_mutex_unlock(&p->mu);

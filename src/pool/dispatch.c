@@ -321,9 +321,25 @@ static int job_freeable(mproc_pool_t *p, pjob *j) {
   return 1;
 }
 
+/* Pool thread only (the sole consumer of the completion rings): does an
+ * undrained completion entry still name j? Checked after the hazards: a
+ * worker pushes while its hazard names the job. */
+static int in_rings(mproc_pool_t *p, pjob *j) {
+  for (int i = 0; i < p->nworkers; i++) {
+    pwslot *ws = &p->sh->w[i];
+    uint32_t t = atomic_load(&ws->ctail);
+    for (uint32_t h = atomic_load(&ws->chead); h != t; h++)
+      if (ws->cring[h % POOL_CRING] == j) return 1;
+  }
+  return 0;
+}
+
 void mproc__pool_job_release_locked(mproc_pool_t *p, pjob *j) {
   if (--j->refs) return;
-  if (job_freeable(p, j)) {
+  /* Sync jobs never enter a completion ring: the caller may free them.
+   * Others go to the pool thread, which can also rule out stale ring
+   * entries. */
+  if ((j->flags & JF_SYNC) && job_freeable(p, j)) {
     mproc__pool_job_free(j);
     return;
   }
@@ -333,11 +349,12 @@ void mproc__pool_job_release_locked(mproc_pool_t *p, pjob *j) {
   if (was_empty) mproc__pool_kick(p->sh);
 }
 
+/* Pool thread, under mu, after draining. */
 void mproc__pool_free_jobs(mproc_pool_t *p) {
   pjob **pp = &p->freelist;
   while (*pp) {
     pjob *j = *pp;
-    if (job_freeable(p, j)) {
+    if (job_freeable(p, j) && !in_rings(p, j)) {
       *pp = j->fnext;
       mproc__pool_job_free(j);
     } else {

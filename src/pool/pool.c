@@ -210,7 +210,7 @@ int mproc_pool_terminate(mproc_pool_t *p) {
     for (int i = 0; i < p->nworkers; i++)
       if (p->pidfd[i] >= 0) {
         p->kill_reason[i] = -ECANCELED;
-        mproc__pidfd_signal(p->pidfd[i], SIGKILL);
+        mproc__pool_signal(p, i, SIGKILL);
       }
     p->recheck = 1;
     mproc__pool_sig_post(&p->sh->work);

@@ -147,7 +147,7 @@ typedef struct pjob {
 /* One worker slot; the slot's process is replaced, the slot stays. */
 typedef struct pwslot {
   _Alignas(64) _Atomic(pjob *) hazard; /* job the worker is looking at */
-  pjob *commit_job;           /* last chunk whose results are complete */
+  _Atomic(pjob *) commit_job; /* last chunk whose results are complete */
   uint32_t commit_c;
   uint32_t gen;               /* incarnation (24 bits), set by the parent */
   _Atomic uint64_t t0_ns;     /* start of the running timed task, 0 = none */
@@ -198,7 +198,9 @@ struct mproc_pool {
   pthread_t thr;            /* the pool thread */
   int thr_started;
   int epfd;                 /* epoll: pidfds + eventfd (pool thread) */
-  int *pidfd;               /* per slot, -1 when none */
+  int *pidfd;               /* per slot: pidfd, or a death pipe's read end
+                               without pidfds (valgrind); -1 when none */
+  int use_pidfd;            /* pidfds available */
   pid_t *pid;               /* per slot */
   int state;                /* PS_* */
   int thr_exit;             /* pool thread should exit */
@@ -310,6 +312,9 @@ mproc_task_fn mproc__pool_lookup(const char *name);
 /* ---- worker.c ---- */
 /* Fork the worker of slot i (pool thread). 0 or -errno. */
 int mproc__pool_spawn(mproc_pool_t *p, int i);
+/* Send sig to the worker of slot i (pidfd, or kill() on kernels and tools
+ * without pidfds: safe, the pid is not reaped yet). */
+void mproc__pool_signal(mproc_pool_t *p, int i, int sig);
 /* Non-zero inside a pool worker process. */
 int mproc__pool_in_worker(void);
 

@@ -21,6 +21,7 @@
  * spin when the ring is empty.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,9 +35,18 @@
 #include "platform/platform.h"
 #include "pool/pool_internal.h"
 
+/* From the process layer (src/process/process.c): pidfds usable here? */
+int mproc__have_pidfd(void);
+
 static int g_in_worker;
 
 int mproc__pool_in_worker(void) { return g_in_worker; }
+
+void mproc__pool_signal(mproc_pool_t *p, int i, int sig) {
+  if (p->pidfd[i] < 0) return;
+  if (p->use_pidfd) mproc__pidfd_signal(p->pidfd[i], sig);
+  else kill(p->pid[i], sig);
+}
 
 /* ---- the task-side API ---- */
 
@@ -159,8 +169,8 @@ static void run_chunk(pshared *sh, pjob *j, uint32_t c, int slot) {
   }
   if (timed) atomic_store(&ws->t0_ns, 0);
   /* Commit: the pool thread trusts results of a TAKEN chunk named here. */
-  ws->commit_job = j;
   ws->commit_c = c;
+  atomic_store(&ws->commit_job, j);
   uint32_t s = atomic_load_explicit(&j->states[c], memory_order_relaxed);
   atomic_store_explicit(&j->states[c], ST_MAKE(CK_DONE, ST_ATT(s), ws->gen),
                         memory_order_release);
@@ -238,8 +248,7 @@ static void worker_loop(pshared *sh, int slot) {
     if (atomic_load(&sh->head) != h) continue;
     /* Forget the last commit before claiming: a stale marker could name a
      * later job allocated at the same address (ABA). */
-    ws->commit_job = NULL;
-    atomic_thread_fence(memory_order_seq_cst);
+    atomic_store(&ws->commit_job, NULL);
     uint32_t c = atomic_fetch_add(&j->next, 1);
     if (c >= j->nchunks) {
       if (!(atomic_load(&j->sweep) && sweep_claim(j, gen, &c))) {
@@ -291,7 +300,7 @@ int mproc__pool_spawn(mproc_pool_t *p, int i) {
   /* Fresh slot state for the new incarnation. The completion ring was
    * drained by the pool thread before it decided to respawn. */
   atomic_store(&ws->hazard, NULL);
-  ws->commit_job = NULL;
+  atomic_store(&ws->commit_job, NULL);
   ws->commit_c = 0;
   atomic_store(&ws->t0_ns, 0);
   atomic_store(&ws->retiring, 0);
@@ -308,6 +317,11 @@ int mproc__pool_spawn(mproc_pool_t *p, int i) {
   ws->gen = p->next_gen;
   p->kill_reason[i] = 0;
 
+  /* Without pidfds (valgrind lacks pidfd_open) the worker holds the write
+   * end of a death pipe: its read end reports EOF when the worker is gone. */
+  int dp[2] = {-1, -1};
+  p->use_pidfd = mproc__have_pidfd();
+  if (!p->use_pidfd && mproc__sys.pipe2(dp, O_CLOEXEC) < 0) return -errno;
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -327,6 +341,7 @@ int mproc__pool_spawn(mproc_pool_t *p, int i) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     /* The owner's pool bookkeeping fds are not ours. */
+    if (dp[0] >= 0) close(dp[0]);
     if (p->epfd >= 0) close(p->epfd);
     for (int k = 0; k < p->nworkers; k++)
       if (p->pidfd[k] >= 0) close(p->pidfd[k]);
@@ -335,8 +350,20 @@ int mproc__pool_spawn(mproc_pool_t *p, int i) {
   }
   int err = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (pid < 0) return -err;
-  int fd = mproc__sys.pidfd_open(pid, 0);
+  if (pid < 0) {
+    if (dp[0] >= 0) {
+      close(dp[0]);
+      close(dp[1]);
+    }
+    return -err;
+  }
+  int fd;
+  if (p->use_pidfd) {
+    fd = mproc__sys.pidfd_open(pid, 0);
+  } else {
+    close(dp[1]);
+    fd = dp[0];
+  }
   if (fd < 0) {
     err = errno;
     kill(pid, SIGKILL);

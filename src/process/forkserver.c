@@ -201,11 +201,8 @@ static void serve_one(int ctl, int st) {
     mproc__child_pdeathsig(server);
     close(ctl);
     close(st);
-    for (size_t i = 0; i < g_nkids; i++) {
-      close(g_kids[i].pidfd);
-      close(g_kids[i].stfd);
-    }
-    mproc__forkserver_reset_child(); /* frees the table of the server */
+    mproc__forkserver_reset_child(); /* closes and frees the server's table
+                                        (already done by the atfork hook) */
     if (death[1] >= 0) {
       close(death[0]);
       mproc__set_death_fd(death[1]);
@@ -536,11 +533,17 @@ pid_t mproc__forkserver_pid(void) {
 }
 
 void mproc__forkserver_reset_child(void) {
+  /* Runs from the atfork handler too, so twice after our own forks: the
+   * fds are set to -1 once closed. */
   if (g_fs_ctl >= 0) close(g_fs_ctl);
   if (g_fs_pidfd >= 0) close(g_fs_pidfd);
   g_fs_ctl = g_fs_pidfd = -1;
   g_fs_pid = 0;
   g_fs_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+  for (size_t i = 0; i < g_nkids; i++) { /* set only in a server */
+    close(g_kids[i].pidfd);
+    close(g_kids[i].stfd);
+  }
   if (g_kids) free(g_kids);
   g_kids = NULL;
   g_nkids = g_capkids = 0;

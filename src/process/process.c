@@ -52,9 +52,15 @@ static _Atomic pid_t g_mypid;
 static _Thread_local pid_t tl_tid;
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
 
+/* In the child of any fork (ours or the application's own fork()): the
+ * launcher thread and the forkserver belong to the parent. The handle list
+ * is left alone (another thread may have been changing it); its entries
+ * carry the parent's pid as owner and are skipped here. */
 static void atfork_child(void) {
   atomic_store(&g_mypid, 0);
   tl_tid = 0;
+  mproc__launcher_reset_child();
+  mproc__forkserver_reset_child();
 }
 static void atfork_init(void) { pthread_atfork(NULL, NULL, atfork_child); }
 
@@ -231,8 +237,10 @@ static int reap_locked(mproc_process_t *p) {
 /* Reap every running child; free detached handles that ended. */
 static void reap_all_locked(void) {
   mproc_process_t *n;
+  pid_t me = mproc__my_pid();
   for (mproc_process_t *p = g_head; p; p = n) {
     n = p->next;
+    if (p->owner != me) continue; /* a parent's, copied by a raw fork() */
     if (p->state == PS_RUNNING) reap_locked(p);
     if (p->detached && p->state != PS_RUNNING && p->hold == 0) {
       list_del(p);
@@ -289,13 +297,14 @@ void mproc__exit_work(void) {
   pthread_mutex_lock(&g_reg_mu);
   reap_all_locked();
   size_t n = 0;
+  pid_t me = mproc__my_pid();
   for (mproc_process_t *p = g_head; p; p = p->next)
-    if (p->state == PS_RUNNING) n++;
+    if (p->state == PS_RUNNING && p->owner == me) n++;
   mproc_process_t **v = n ? calloc(n, sizeof *v) : NULL;
   size_t k = 0;
   if (v) {
     for (mproc_process_t *p = g_head; p && k < n; p = p->next)
-      if (p->state == PS_RUNNING) {
+      if (p->state == PS_RUNNING && p->owner == me) {
         p->hold++;
         v[k++] = p;
         if (p->daemon) signal_locked(p, SIGTERM);
@@ -303,7 +312,7 @@ void mproc__exit_work(void) {
   } else {
     /* Out of memory: still terminate the daemons; joining needs the list. */
     for (mproc_process_t *p = g_head; p; p = p->next)
-      if (p->state == PS_RUNNING && p->daemon) signal_locked(p, SIGTERM);
+      if (p->state == PS_RUNNING && p->owner == me && p->daemon) signal_locked(p, SIGTERM);
   }
   pthread_mutex_unlock(&g_reg_mu);
 
@@ -689,7 +698,7 @@ int mproc_active_children(mproc_process_t **out, int cap) {
   reap_all_locked();
   int n = 0;
   for (mproc_process_t *p = g_head; p; p = p->next) {
-    if (p->state != PS_RUNNING || p->detached) continue;
+    if (p->state != PS_RUNNING || p->detached || p->owner != mproc__my_pid()) continue;
     if (n < cap) out[n] = p;
     n++;
   }
