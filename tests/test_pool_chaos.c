@@ -56,6 +56,20 @@ static int list_children(pid_t pid, pid_t *out, int cap) {
   return n;
 }
 
+/* A killed worker stays a zombie until the pool reaps it: killing it again
+ * would count a kill that killed nothing. */
+static int is_zombie(pid_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 1;
+  size_t r = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[r] = 0;
+  char *q = strrchr(buf, ')');
+  return !q || q[2] == 'Z' || q[2] == 'X';
+}
+
 typedef struct killer_ctl {
   _Atomic int stop;
   _Atomic int kills;
@@ -69,7 +83,8 @@ static void killer(pid_t owner, pid_t self_skip, killer_ctl *ctl) {
     int cand = 0;
     pid_t pick[64];
     for (int i = 0; i < n; i++)
-      if (kids[i] != self_skip && kids[i] != getpid()) pick[cand++] = kids[i];
+      if (kids[i] != self_skip && kids[i] != getpid() && !is_zombie(kids[i]))
+        pick[cand++] = kids[i];
     if (cand) {
       pid_t v = pick[rand_r(&seed) % cand];
       if (kill(v, SIGKILL) == 0) atomic_fetch_add(&ctl->kills, 1);
