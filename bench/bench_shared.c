@@ -10,6 +10,7 @@
  *  2. the same through a manager dict proxy (mproc_manager_dict) vs Python.
  *  3. list append: heap list / private C array / Manager().list().
  *  4. list append through a manager list proxy vs Python.
+ * Every figure is the best of 3 runs (the machine may be busy).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -99,8 +100,31 @@ static void do_list(mproc_list_t *lst, int wid, int n) {
 
 typedef enum { RAW_DICT, RAW_LIST, DICT, LIST } work_t;
 
-/* Two processes do n ops each, released together; returns total ops/s. */
+static double two_procs_once(work_t w, void *obj, int n);
+
+/* Best of 3. */
 static double two_procs(work_t w, void *obj, int n) {
+  double best = -1;
+  for (int i = 0; i < 3; i++) {
+    if (w == DICT) mproc_dict_clear(obj);
+    if (w == LIST) mproc_list_clear(obj);
+    double v = two_procs_once(w, obj, n);
+    if (v > best) best = v;
+  }
+  return best;
+}
+
+static double best_python(const char *args) {
+  double best = -1;
+  for (int i = 0; i < 3; i++) {
+    double v = bench_python("shared.py", args);
+    if (v > best) best = v;
+  }
+  return best;
+}
+
+/* Two processes do n ops each, released together; returns total ops/s. */
+static double two_procs_once(work_t w, void *obj, int n) {
   int go[2], ready[2];
   if (pipe(go) || pipe(ready)) return -1;
   pid_t kids[2];
@@ -144,9 +168,9 @@ int main(void) {
   mproc_init(&(mproc_init_opts){.heap_size = (size_t)4 << 30});
   char args[64];
   snprintf(args, sizeof args, "dict %d", PY_N);
-  double py_dict = bench_python("shared.py", args);
+  double py_dict = best_python(args);
   snprintf(args, sizeof args, "list %d", PY_N);
-  double py_list = bench_python("shared.py", args);
+  double py_list = best_python(args);
 
   mproc_dict_t *d;
   mproc_list_t *l;

@@ -415,9 +415,8 @@ static void reap(runner *r, job *j, const siginfo_t *done) {
   /* Pipes usually hit EOF together with the exit: read them now. */
   drain(r, j, 0);
   drain(r, j, 1);
-  if ((j->fd[0] >= 0 || j->fd[1] >= 0) && j->deadline == 0 && j->kill_step < 0) {
-    /* A background process of the job still holds its output pipes. */
-  }
+  /* If a pipe is still open, a background process of the job holds it:
+   * the job completes at its EOF (or when --timeout kills the group). */
 }
 
 /* Send the next --termseq signal to the job's process group. */
@@ -437,7 +436,6 @@ static void kill_step(runner *r, job *j) {
    * may still hold the pipes. */
   if (j->kill_step >= o->ntermseq) j->kill_step = o->ntermseq - 1;
   set_deadline(r, j, cli_now() + (wait > 0 ? wait : 0.025));
-  (void)sig;
 }
 
 static void kill_job(runner *r, job *j) {

@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -91,7 +92,7 @@ static int wait_in(struct mproc_conn *c, const struct timespec *dl, int spin) {
         c->spin_misses = 0;
         return 1;
       }
-      mproc__cpu_relax();
+      sched_yield(); /* lets the peer run if it shares this CPU */
     } while (mproc__now_sec() < end);
     if (++c->spin_misses >= SPIN_MISS_LIMIT) {
       c->spin_misses = 0;

@@ -97,7 +97,7 @@ int mproc__rmutex_robust(void) { return head() != NULL; }
 
 void mproc__rmutex_init(mproc__rmutex *m) {
   atomic_store_explicit(&m->word, 0, memory_order_relaxed);
-  m->spins = 0;
+  __atomic_store_n(&m->spins, 0, __ATOMIC_RELAXED);
   m->prev = m->next = NULL;
 }
 
@@ -186,17 +186,23 @@ int mproc__rmutex_lock(mproc__rmutex *m, const struct timespec *deadline) {
   /* Bounded adaptive spin: worth it only when the owner runs on another CPU
    * and releases soon. The budget follows recent success (glibc-style). */
   if (mproc__ncpu_online() > 1) {
-    uint32_t budget = m->spins * 2 + SPIN_MIN;
+    /* The estimate is shared by all contenders; lost updates only nudge it,
+     * so relaxed load/store (not read-modify-write) is enough. */
+    int32_t est = (int32_t)__atomic_load_n(&m->spins, __ATOMIC_RELAXED);
+    if (est < 0 || est > (int32_t)SPIN_MAX) est = (int32_t)SPIN_MAX;
+    uint32_t budget = (uint32_t)est * 2 + SPIN_MIN;
     if (budget > SPIN_MAX) budget = SPIN_MAX;
     for (uint32_t i = 0; i < budget; i++) {
       mproc__cpu_relax();
       cur = atomic_load_explicit(&m->word, memory_order_relaxed);
       if (!(cur & TID_MASK) && try_take(m, tid, h, 0, &rc)) {
-        m->spins += (i - m->spins) / 8; /* racy EWMA; any value is safe */
+        __atomic_store_n(&m->spins, (uint32_t)(est + ((int32_t)i - est) / 8),
+                         __ATOMIC_RELAXED);
         return rc;
       }
     }
-    m->spins += (budget - m->spins) / 8;
+    __atomic_store_n(&m->spins, (uint32_t)(est + ((int32_t)budget - est) / 8),
+                     __ATOMIC_RELAXED);
   }
 
   /* Sleep. Announce ourselves with WAITERS, then wait while the word is

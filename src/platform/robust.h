@@ -25,7 +25,7 @@
 
 typedef struct mproc__rmutex {
   _Atomic uint32_t word; /* owner tid | WAITERS | OWNER_DIED; 0 = free */
-  uint32_t spins;        /* adaptive spin estimate (racy by design) */
+  uint32_t spins;        /* adaptive spin estimate (relaxed atomics) */
   uint64_t reserved;     /* keeps prev/next at glibc's offsets */
   uint64_t reserved2;
   void *prev;            /* robust list links, valid while held */

@@ -19,13 +19,19 @@
  * the slots, and shrinks when live entries fall under 1/8, so deleting
  * entries returns the table's memory as well as the entries'.
  *
- * Invariants (with the lock held and no transaction open): count = live
+ * Invariants (per shard, with its lock held and no transaction open): count = live
  * slots; used = live + tombstone slots; used * 2 <= cap so probing always
  * meets an empty slot; gen changes whenever a key is added or removed or the
  * table is rebuilt (iterators detect it).
  *
- * Lock order: dict lock -> heap lock. One lock per dict; the hot path takes
- * it once.
+ * Shards: the dict is 16 independent tables (shard = the hash's top 4
+ * bits), each with its own robust lock, undo log and generation, so
+ * processes working on different keys rarely touch the same lock or cache
+ * lines. Single-key calls lock one shard; len, clear, keys/items and
+ * destroy lock all shards in index order, so they stay atomic snapshots.
+ *
+ * Lock order: shard locks in index order -> heap lock. The hot path takes
+ * one shard lock once.
  */
 #include <errno.h>
 #include <sodium.h>
@@ -42,6 +48,8 @@
 #define TOMB ((uint64_t)1)
 #define MIN_CAP 8u
 #define MAX_LEN ((size_t)UINT32_MAX)
+#define NSHARD_BITS 4
+#define NSHARD (1u << NSHARD_BITS)
 
 typedef struct slot {
   uint64_t hash; /* hash of the entry's key (meaningless unless ptr > 1) */
@@ -55,23 +63,30 @@ typedef struct entry {
   unsigned char data[];  /* key then value */
 } entry;
 
-struct mproc_dict {
-  uint64_t scratch[2]; /* left to the allocator (see mproc__proxy_hdr) */
-  uint32_t magic;   /* DICT_MAGIC, MPROC__DEAD_MAGIC after destroy */
-  uint32_t flags;   /* MPROC__DICT_F_* */
+/* One independently locked part of a dict. */
+typedef struct shard {
   mproc__rmutex mu; /* protects everything below */
   uint64_t count;   /* live entries */
   uint64_t used;    /* live + tombstones */
   uint64_t cap;     /* slots (power of two) or 0 before the first insert */
   uint64_t table;   /* slot * */
   uint64_t gen;     /* structure generation, for iterators */
-  unsigned char seed[crypto_shorthash_KEYBYTES]; /* SipHash key */
   mproc__tx tx;     /* undo log and garbage slot */
+  uint64_t pad[4];  /* keeps neighbouring shards' hot words apart */
+} shard;
+
+struct mproc_dict {
+  uint64_t scratch[2]; /* left to the allocator (see mproc__proxy_hdr) */
+  uint32_t magic;   /* DICT_MAGIC, MPROC__DEAD_MAGIC after destroy */
+  uint32_t flags;   /* MPROC__DICT_F_* */
+  unsigned char seed[crypto_shorthash_KEYBYTES]; /* SipHash key */
+  shard sh[NSHARD]; /* by the hash's top bits */
 };
 
 struct mproc_dict_iter {
   mproc_dict_t *d;     /* heap dict, or NULL when walking a snapshot */
-  uint64_t gen;        /* d->gen when created */
+  uint64_t gen[NSHARD]; /* each shard's gen when created */
+  uint32_t shard;      /* shard being walked */
   uint64_t pos;        /* next slot to look at / next snapshot item */
   mproc_blob *snap;    /* proxy: items snapshot */
   size_t nsnap;        /* proxy: entries in snap */
@@ -79,7 +94,7 @@ struct mproc_dict_iter {
   size_t bufcap;
 };
 
-static inline slot *TBL(const mproc_dict_t *d) { return mproc__u2p(d->table); }
+static inline slot *TBL(const shard *d) { return mproc__u2p(d->table); }
 
 static int is_dict_proxy(const void *d) {
   return mproc__is_proxy(d, MPROC__OBJ_DICT) || mproc__is_proxy(d, MPROC__OBJ_NAMESPACE);
@@ -94,7 +109,11 @@ static int check(const mproc_dict_t *d) {
   return 0;
 }
 
-static int lock(mproc_dict_t *d) {
+static inline shard *SHARD(mproc_dict_t *d, uint64_t h) {
+  return &d->sh[h >> (64 - NSHARD_BITS)];
+}
+
+static int lock(mproc_dict_t *dd, shard *d) {
   int rc = mproc__rmutex_lock(&d->mu, NULL);
   if (rc == MPROC_EOWNERDEAD) {
     /* The previous holder died mid-call: undo its half-made change. */
@@ -102,14 +121,30 @@ static int lock(mproc_dict_t *d) {
     rc = 0;
   }
   if (rc) return rc;
-  if (d->magic != DICT_MAGIC) { /* destroyed while we waited */
+  if (dd->magic != DICT_MAGIC) { /* destroyed while we waited */
     mproc__rmutex_unlock(&d->mu);
     return MPROC_EDESTROYED;
   }
   return 0;
 }
 
-static void unlock(mproc_dict_t *d) { mproc__rmutex_unlock(&d->mu); }
+static void unlock(shard *d) { mproc__rmutex_unlock(&d->mu); }
+
+/* Lock every shard, in index order (the one order, so no deadlock). */
+static int lock_all(mproc_dict_t *d) {
+  for (unsigned i = 0; i < NSHARD; i++) {
+    int rc = lock(d, &d->sh[i]);
+    if (rc) {
+      while (i-- > 0) unlock(&d->sh[i]);
+      return rc;
+    }
+  }
+  return 0;
+}
+
+static void unlock_all(mproc_dict_t *d) {
+  for (unsigned i = NSHARD; i-- > 0;) unlock(&d->sh[i]);
+}
 
 static int bytes_ok(const void *p, size_t len) {
   if (!p && len) return -EINVAL;
@@ -126,7 +161,7 @@ static uint64_t hash_key(const mproc_dict_t *d, const void *k, size_t kl) {
 }
 
 /* Slot index holding key, or -1; *ins gets where to insert it. */
-static int64_t find(const mproc_dict_t *d, const void *k, size_t kl, uint64_t h,
+static int64_t find(const shard *d, const void *k, size_t kl, uint64_t h,
                     uint64_t *ins) {
   if (!d->cap) return -1;
   const slot *t = TBL(d);
@@ -155,7 +190,7 @@ static uint64_t pow2_at_least(uint64_t n) {
 }
 
 /* Rebuild the table with ncap slots (drops tombstones). One transaction. */
-static int resize(mproc_dict_t *d, uint64_t ncap) {
+static int resize(shard *d, uint64_t ncap) {
   if (ncap > SIZE_MAX / sizeof(slot)) return -ENOMEM;
   slot *nt;
   int rc = mproc__tx_alloc(&d->tx, (size_t)ncap * sizeof(slot), (void **)&nt);
@@ -177,7 +212,7 @@ static int resize(mproc_dict_t *d, uint64_t ncap) {
   return 0;
 }
 
-static void maybe_shrink(mproc_dict_t *d) {
+static void maybe_shrink(shard *d) {
   if (d->cap > MIN_CAP && d->count * 8 < d->cap) {
     /* Best effort: if the heap cannot give the smaller table, keep the big
      * one (still correct). */
@@ -191,7 +226,7 @@ int mproc__dict_create_flags(mproc_dict_t **out, uint32_t flags) {
   mproc_dict_t *d;
   int rc = mproc__heap_alloc(sizeof *d, (void **)&d);
   if (rc) return rc;
-  mproc__rmutex_init(&d->mu);
+  for (unsigned i = 0; i < NSHARD; i++) mproc__rmutex_init(&d->sh[i].mu);
   randombytes_buf(d->seed, sizeof d->seed);
   d->flags = flags;
   d->magic = DICT_MAGIC;
@@ -213,18 +248,24 @@ int mproc_dict_destroy(mproc_dict_t *d) {
   }
   int rc = check(d);
   if (rc) return rc;
-  if ((rc = lock(d))) return rc;
-  /* Mark dead first so waiters leave; then free the table and entries
-   * through the garbage slot (resumable by nobody: the dict is gone, so a
-   * death here can only leak). */
+  if ((rc = lock_all(d))) return rc;
+  /* Mark dead first so waiters leave; then free tables and entries (nobody
+   * can resume this: the dict is gone, so a death here can only leak). */
   d->magic = MPROC__DEAD_MAGIC;
-  slot *t = TBL(d);
-  uint64_t cap = d->cap;
-  d->table = 0;
-  d->cap = d->count = d->used = 0;
-  unlock(d);
-  if (t) {
-    for (uint64_t i = 0; i < cap; i++)
+  slot *tabs[NSHARD];
+  uint64_t caps[NSHARD];
+  for (unsigned k = 0; k < NSHARD; k++) {
+    shard *sh = &d->sh[k];
+    tabs[k] = TBL(sh);
+    caps[k] = sh->cap;
+    sh->table = 0;
+    sh->cap = sh->count = sh->used = 0;
+  }
+  unlock_all(d);
+  for (unsigned k = 0; k < NSHARD; k++) {
+    slot *t = tabs[k];
+    if (!t) continue;
+    for (uint64_t i = 0; i < caps[k]; i++)
       if (t[i].ptr > TOMB) mproc__heap_free(mproc__u2p(t[i].ptr));
     mproc__heap_free(t);
   }
@@ -272,6 +313,7 @@ int mproc_dict_set(mproc_dict_t *d, const void *key, size_t klen, const void *va
   if ((rc = check(d))) return rc;
   if (klen + vlen > SIZE_MAX - sizeof(entry)) return -EMSGSIZE;
   uint64_t h = hash_key(d, key, klen);
+  shard *sh = SHARD(d, h);
   /* Build the entry before taking the lock: the allocation and the copy
    * stay out of the critical section. */
   entry *e;
@@ -281,38 +323,38 @@ int mproc_dict_set(mproc_dict_t *d, const void *key, size_t klen, const void *va
   e->vlen = (uint32_t)vlen;
   if (klen) memcpy(e->data, key, klen);
   if (vlen) memcpy(e->data + klen, val, vlen);
-  if ((rc = lock(d))) {
+  if ((rc = lock(d, sh))) {
     mproc__heap_free(e);
     return rc;
   }
-  mproc__tx_adopt(&d->tx, e);
+  mproc__tx_adopt(&sh->tx, e);
   uint64_t ins = 0;
-  int64_t at = find(d, key, klen, h, &ins);
-  if (at < 0 && (d->cap == 0 || (d->used + 1) * 2 > d->cap)) {
-    rc = resize(d, pow2_at_least((d->count + 1) * 4));
+  int64_t at = find(sh, key, klen, h, &ins);
+  if (at < 0 && (sh->cap == 0 || (sh->used + 1) * 2 > sh->cap)) {
+    rc = resize(sh, pow2_at_least((sh->count + 1) * 4));
     if (rc) {
-      mproc__tx_recover(&d->tx); /* frees e */
+      mproc__tx_recover(&sh->tx); /* frees e */
       goto out;
     }
-    mproc__tx_adopt(&d->tx, e); /* the resize's commit released it */
-    at = find(d, key, klen, h, &ins);
+    mproc__tx_adopt(&sh->tx, e); /* the resize's commit released it */
+    at = find(sh, key, klen, h, &ins);
   }
-  slot *t = TBL(d);
+  slot *t = TBL(sh);
   if (at >= 0) {
     /* Replace: same slot, so iterators are not disturbed. */
-    mproc__tx_garbage(&d->tx, mproc__u2p(t[at].ptr), 0, MPROC__GARB_BLOCK);
-    mproc__tx_set(&d->tx, &t[at].ptr, mproc__p2u(e));
+    mproc__tx_garbage(&sh->tx, mproc__u2p(t[at].ptr), 0, MPROC__GARB_BLOCK);
+    mproc__tx_set(&sh->tx, &t[at].ptr, mproc__p2u(e));
   } else {
     uint64_t was = t[ins].ptr;
     t[ins].hash = h; /* harmless before ptr is set: slot is free */
-    mproc__tx_set(&d->tx, &t[ins].ptr, mproc__p2u(e));
-    mproc__tx_set(&d->tx, &d->count, d->count + 1);
-    if (was == 0) mproc__tx_set(&d->tx, &d->used, d->used + 1);
-    mproc__tx_set(&d->tx, &d->gen, d->gen + 1);
+    mproc__tx_set(&sh->tx, &t[ins].ptr, mproc__p2u(e));
+    mproc__tx_set(&sh->tx, &sh->count, sh->count + 1);
+    if (was == 0) mproc__tx_set(&sh->tx, &sh->used, sh->used + 1);
+    mproc__tx_set(&sh->tx, &sh->gen, sh->gen + 1);
   }
-  mproc__tx_commit(&d->tx);
+  mproc__tx_commit(&sh->tx);
 out:
-  unlock(d);
+  unlock(sh);
   return rc;
 }
 
@@ -330,15 +372,16 @@ int mproc_dict_get(mproc_dict_t *d, const void *key, size_t klen, void *buf, siz
   }
   if ((rc = check(d))) return rc;
   uint64_t h = hash_key(d, key, klen);
-  if ((rc = lock(d))) return rc;
-  int64_t at = find(d, key, klen, h, NULL);
+  shard *sh = SHARD(d, h);
+  if ((rc = lock(d, sh))) return rc;
+  int64_t at = find(sh, key, klen, h, NULL);
   if (at < 0) {
     rc = -ENOENT;
   } else {
-    const entry *e = mproc__u2p(TBL(d)[at].ptr);
+    const entry *e = mproc__u2p(TBL(sh)[at].ptr);
     rc = mproc__copy_out(e->data + e->klen, e->vlen, buf, cap, vlen);
   }
-  unlock(d);
+  unlock(sh);
   return rc;
 }
 
@@ -356,15 +399,16 @@ int mproc_dict_get_alloc(mproc_dict_t *d, const void *key, size_t klen, void **v
   }
   if ((rc = check(d))) return rc;
   uint64_t h = hash_key(d, key, klen);
-  if ((rc = lock(d))) return rc;
-  int64_t at = find(d, key, klen, h, NULL);
+  shard *sh = SHARD(d, h);
+  if ((rc = lock(d, sh))) return rc;
+  int64_t at = find(sh, key, klen, h, NULL);
   if (at < 0) {
     rc = -ENOENT;
   } else {
-    const entry *e = mproc__u2p(TBL(d)[at].ptr);
+    const entry *e = mproc__u2p(TBL(sh)[at].ptr);
     rc = mproc__dup_out(e->data + e->klen, e->vlen, val, vlen);
   }
-  unlock(d);
+  unlock(sh);
   return rc;
 }
 
@@ -378,20 +422,21 @@ int mproc_dict_delete(mproc_dict_t *d, const void *key, size_t klen) {
   }
   if ((rc = check(d))) return rc;
   uint64_t h = hash_key(d, key, klen);
-  if ((rc = lock(d))) return rc;
-  int64_t at = find(d, key, klen, h, NULL);
+  shard *sh = SHARD(d, h);
+  if ((rc = lock(d, sh))) return rc;
+  int64_t at = find(sh, key, klen, h, NULL);
   if (at < 0) {
     rc = -ENOENT;
   } else {
-    slot *t = TBL(d);
-    mproc__tx_garbage(&d->tx, mproc__u2p(t[at].ptr), 0, MPROC__GARB_BLOCK);
-    mproc__tx_set(&d->tx, &t[at].ptr, TOMB);
-    mproc__tx_set(&d->tx, &d->count, d->count - 1);
-    mproc__tx_set(&d->tx, &d->gen, d->gen + 1);
-    mproc__tx_commit(&d->tx);
-    maybe_shrink(d);
+    slot *t = TBL(sh);
+    mproc__tx_garbage(&sh->tx, mproc__u2p(t[at].ptr), 0, MPROC__GARB_BLOCK);
+    mproc__tx_set(&sh->tx, &t[at].ptr, TOMB);
+    mproc__tx_set(&sh->tx, &sh->count, sh->count - 1);
+    mproc__tx_set(&sh->tx, &sh->gen, sh->gen + 1);
+    mproc__tx_commit(&sh->tx);
+    maybe_shrink(sh);
   }
-  unlock(d);
+  unlock(sh);
   return rc;
 }
 
@@ -411,9 +456,10 @@ int mproc_dict_contains(mproc_dict_t *d, const void *key, size_t klen) {
   }
   if ((rc = check(d))) return rc;
   uint64_t h = hash_key(d, key, klen);
-  if ((rc = lock(d))) return rc;
-  rc = find(d, key, klen, h, NULL) >= 0;
-  unlock(d);
+  shard *sh = SHARD(d, h);
+  if ((rc = lock(d, sh))) return rc;
+  rc = find(sh, key, klen, h, NULL) >= 0;
+  unlock(sh);
   return rc;
 }
 
@@ -428,9 +474,11 @@ int mproc_dict_len(mproc_dict_t *d, size_t *n) {
     return 0;
   }
   if ((rc = check(d))) return rc;
-  if ((rc = lock(d))) return rc;
-  *n = (size_t)d->count;
-  unlock(d);
+  if ((rc = lock_all(d))) return rc;
+  size_t c = 0;
+  for (unsigned k = 0; k < NSHARD; k++) c += (size_t)d->sh[k].count;
+  unlock_all(d);
+  *n = c;
   return 0;
 }
 
@@ -439,19 +487,22 @@ int mproc_dict_clear(mproc_dict_t *d) {
   int rc;
   if (is_dict_proxy(d)) return mproc__remote(d, MPROC__OP_DICT_CLEAR, NULL, 0, NULL);
   if ((rc = check(d))) return rc;
-  if ((rc = lock(d))) return rc;
-  if (d->table) {
+  /* All shards are held at once, so no caller sees a half-cleared dict. */
+  if ((rc = lock_all(d))) return rc;
+  for (unsigned k = 0; k < NSHARD; k++) {
+    shard *sh = &d->sh[k];
+    if (!sh->table) continue;
     /* Detach the whole table in one transaction; the sweep frees entries
      * and table and resumes after a death. */
-    mproc__tx_garbage(&d->tx, mproc__u2p(d->table), d->cap, MPROC__GARB_SLOTS16);
-    mproc__tx_set(&d->tx, &d->table, 0);
-    mproc__tx_set(&d->tx, &d->cap, 0);
-    mproc__tx_set(&d->tx, &d->count, 0);
-    mproc__tx_set(&d->tx, &d->used, 0);
-    mproc__tx_set(&d->tx, &d->gen, d->gen + 1);
-    mproc__tx_commit(&d->tx);
+    mproc__tx_garbage(&sh->tx, mproc__u2p(sh->table), sh->cap, MPROC__GARB_SLOTS16);
+    mproc__tx_set(&sh->tx, &sh->table, 0);
+    mproc__tx_set(&sh->tx, &sh->cap, 0);
+    mproc__tx_set(&sh->tx, &sh->count, 0);
+    mproc__tx_set(&sh->tx, &sh->used, 0);
+    mproc__tx_set(&sh->tx, &sh->gen, sh->gen + 1);
+    mproc__tx_commit(&sh->tx);
   }
-  unlock(d);
+  unlock_all(d);
   return 0;
 }
 
@@ -470,28 +521,35 @@ static int snapshot(mproc_dict_t *d, int with_values, mproc_blob **out, size_t *
     return rc;
   }
   if ((rc = check(d))) return rc;
-  if ((rc = lock(d))) return rc;
-  const slot *t = TBL(d);
-  size_t bytes = 0;
-  for (uint64_t i = 0; i < d->cap; i++) {
-    if (t[i].ptr <= TOMB) continue;
-    const entry *e = mproc__u2p(t[i].ptr);
-    bytes += e->klen + (with_values ? (size_t)e->vlen + 1 : 0);
+  if ((rc = lock_all(d))) return rc; /* an atomic snapshot */
+  size_t bytes = 0, cnt = 0;
+  for (unsigned s = 0; s < NSHARD; s++) {
+    const shard *sh = &d->sh[s];
+    const slot *t = TBL(sh);
+    for (uint64_t i = 0; i < sh->cap; i++) {
+      if (t[i].ptr <= TOMB) continue;
+      const entry *e = mproc__u2p(t[i].ptr);
+      bytes += e->klen + (with_values ? (size_t)e->vlen + 1 : 0);
+    }
+    cnt += (size_t)sh->count;
   }
-  size_t cnt = (size_t)d->count;
   char *data;
   rc = mproc__blobs_new(with_values ? cnt * 2 : cnt, bytes, out, &data);
   if (!rc) {
     size_t k = 0;
-    for (uint64_t i = 0; i < d->cap; i++) {
-      if (t[i].ptr <= TOMB) continue;
-      const entry *e = mproc__u2p(t[i].ptr);
-      data = mproc__blob_put(&(*out)[k++], data, e->data, e->klen);
-      if (with_values) data = mproc__blob_put(&(*out)[k++], data, e->data + e->klen, e->vlen);
+    for (unsigned s = 0; s < NSHARD; s++) {
+      const shard *sh = &d->sh[s];
+      const slot *t = TBL(sh);
+      for (uint64_t i = 0; i < sh->cap; i++) {
+        if (t[i].ptr <= TOMB) continue;
+        const entry *e = mproc__u2p(t[i].ptr);
+        data = mproc__blob_put(&(*out)[k++], data, e->data, e->klen);
+        if (with_values) data = mproc__blob_put(&(*out)[k++], data, e->data + e->klen, e->vlen);
+      }
     }
     *n = cnt;
   }
-  unlock(d);
+  unlock_all(d);
   return rc;
 }
 
@@ -519,13 +577,13 @@ int mproc_dict_iter_create(mproc_dict_t *d, mproc_dict_iter_t **out) {
     *out = it;
     return 0;
   }
-  if ((rc = check(d)) || (rc = lock(d))) {
+  if ((rc = check(d)) || (rc = lock_all(d))) {
     free(it);
     return rc;
   }
   it->d = d;
-  it->gen = d->gen;
-  unlock(d);
+  for (unsigned k = 0; k < NSHARD; k++) it->gen[k] = d->sh[k].gen;
+  unlock_all(d);
   *out = it;
   return 0;
 }
@@ -562,21 +620,35 @@ int mproc_dict_iter_next(mproc_dict_iter_t *it, const void **key, size_t *klen,
   }
   mproc_dict_t *d = it->d;
   int rc;
-  if ((rc = check(d)) || (rc = lock(d))) return rc;
-  if (d->gen != it->gen) {
-    rc = MPROC_ESTATE;
-  } else {
-    const slot *t = TBL(d);
-    while (it->pos < d->cap && t[it->pos].ptr <= TOMB) it->pos++;
-    if (it->pos >= d->cap) {
-      rc = MPROC_ESTOPITER;
-    } else {
+  if ((rc = check(d))) return rc;
+  /* Keys added or removed anywhere since create: Python's "changed size
+   * during iteration". The generations are read without the shard locks
+   * (a word-sized relaxed load: at worst a change in flight is seen one
+   * call later); the shard being walked is re-checked under its lock. */
+  for (unsigned k = 0; k < NSHARD; k++)
+    if (__atomic_load_n(&d->sh[k].gen, __ATOMIC_RELAXED) != it->gen[k]) return MPROC_ESTATE;
+  /* Walk shard by shard, holding one shard at a time so other processes
+   * keep working. */
+  for (;;) {
+    if (it->shard >= NSHARD) return MPROC_ESTOPITER;
+    shard *sh = &d->sh[it->shard];
+    if ((rc = lock(d, sh))) return rc;
+    if (sh->gen != it->gen[it->shard]) {
+      unlock(sh);
+      return MPROC_ESTATE;
+    }
+    const slot *t = TBL(sh);
+    while (it->pos < sh->cap && t[it->pos].ptr <= TOMB) it->pos++;
+    if (it->pos < sh->cap) {
       const entry *e = mproc__u2p(t[it->pos++].ptr);
       rc = iter_keep(it, e->data, e->klen, e->data + e->klen, e->vlen, key, klen, val, vlen);
+      unlock(sh);
+      return rc;
     }
+    unlock(sh);
+    it->shard++;
+    it->pos = 0;
   }
-  unlock(d);
-  return rc;
 }
 
 int mproc_dict_iter_destroy(mproc_dict_iter_t *it) {
@@ -592,24 +664,27 @@ STATIC_ASSERT(offsetof(struct mproc_dict, magic) == offsetof(mproc__proxy_hdr, m
 
 int mproc__dict_validate(mproc_dict_t *d) {
   int rc;
-  if ((rc = check(d)) || (rc = lock(d))) return rc;
-  const slot *t = TBL(d);
-  uint64_t live = 0, used = 0;
+  if ((rc = check(d)) || (rc = lock_all(d))) return rc;
   rc = 0;
-  for (uint64_t i = 0; i < d->cap; i++) {
-    if (t[i].ptr == 0) continue;
-    used++;
-    if (t[i].ptr == TOMB) continue;
-    live++;
-    const entry *e = mproc__u2p(t[i].ptr);
-    if (!mproc__heap_contains(e) || e->hash != t[i].hash ||
-        hash_key(d, e->data, e->klen) != e->hash ||
-        find(d, e->data, e->klen, e->hash, NULL) != (int64_t)i)
+  for (unsigned k = 0; k < NSHARD; k++) {
+    const shard *sh = &d->sh[k];
+    const slot *t = TBL(sh);
+    uint64_t live = 0, used = 0;
+    for (uint64_t i = 0; i < sh->cap; i++) {
+      if (t[i].ptr == 0) continue;
+      used++;
+      if (t[i].ptr == TOMB) continue;
+      live++;
+      const entry *e = mproc__u2p(t[i].ptr);
+      if (!mproc__heap_contains(e) || e->hash != t[i].hash ||
+          hash_key(d, e->data, e->klen) != e->hash || SHARD(d, e->hash) != sh ||
+          find(sh, e->data, e->klen, e->hash, NULL) != (int64_t)i)
+        rc = -EIO;
+    }
+    if (live != sh->count || used != sh->used || (sh->cap && used * 2 > sh->cap) ||
+        sh->tx.n || sh->tx.garbage || sh->tx.garbage2)
       rc = -EIO;
   }
-  if (live != d->count || used != d->used || (d->cap && used * 2 > d->cap) ||
-      d->tx.n || d->tx.garbage || d->tx.garbage2)
-    rc = -EIO;
-  unlock(d);
+  unlock_all(d);
   return rc;
 }
