@@ -29,12 +29,16 @@
 #define PY_UNCONTENDED "2000000"
 #define PY_CONTENDED "200000"
 
+/* The counter and each lock sit on cache lines of their own, so both
+ * candidates pay the same two-line traffic (mproc's Lock is a separate heap
+ * object: a pthread mutex next to the counter would get one line free). */
 typedef struct arena {
   _Atomic int go;             /* start flag for the contended runs */
   _Atomic int ready;          /* children waiting at the start */
-  volatile int64_t counter;   /* the shared counter */
-  pthread_mutex_t mu;         /* raw baseline: robust, process-shared */
-  mproc_lock_t *lock;         /* mproc */
+  mproc_lock_t *lock;         /* mproc (the object lives elsewhere in the heap) */
+  _Alignas(64) volatile int64_t counter; /* the shared counter */
+  _Alignas(64) pthread_mutex_t mu;       /* raw baseline: robust, process-shared */
+  char tail[64];
 } arena;
 
 static arena *A;

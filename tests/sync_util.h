@@ -21,16 +21,6 @@
 
 #include "harness.h"
 
-#if defined(__SANITIZE_THREAD__)
-/* mproc__rmutex keeps its adaptive spin estimate in a plain field updated
- * without atomics, racy by design ("any value is safe", robust.c). TSan
- * cannot know that; silence exactly that function until the platform layer
- * makes the field a relaxed atomic. The mutex word itself is atomic, so no
- * real race of the mutex can hide behind this. */
-const char *__tsan_default_suppressions(void);
-const char *__tsan_default_suppressions(void) { return "race:mproc__rmutex_lock\n"; }
-#endif
-
 /* Inside a child: on failure print where and exit with status 99. */
 #define CHILD_CHECK(cond)                                                  \
   do {                                                                     \
