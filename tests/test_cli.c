@@ -517,6 +517,29 @@ static void slots_are_distinct_when_parallel(void **state) {
   res_free(&r);
 }
 
+static void job_counts(void **state) {
+  (void)state;
+  /* -j forms against a CPU count fixed by $MPROC_CPU_COUNT (read by the
+   * library's mproc_cpu_count()); the summary line says the parallelism. */
+  setenv("MPROC_CPU_COUNT", "4", 1);
+  const char *forms[][2] = {{NULL, "4"}, {"50%", "2"}, {"+1", "5"}, {"-1", "3"},
+                            {"0", "10"}, {"3", "3"}, {"200%", "8"}};
+  for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+    res r;
+    if (forms[i][0])
+      RUN(&r, NULL, "-v", "-j", forms[i][0], "true", ":::", "1", "2", "3", "4", "5", "6", "7", "8",
+          "9", "10");
+    else
+      RUN(&r, NULL, "-v", "true", ":::", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10");
+    assert_int_equal(exit_code(&r), 0);
+    char want[64];
+    snprintf(want, sizeof want, "%s in parallel", forms[i][1]);
+    if (!strstr(r.err, want)) fail_msg("-j %s: %s", forms[i][0] ? forms[i][0] : "(default)", r.err);
+    res_free(&r);
+  }
+  unsetenv("MPROC_CPU_COUNT");
+}
+
 static void environment_seq_and_slot(void **state) {
   (void)state;
   res r;
@@ -1228,6 +1251,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(commands_from_input),
     MPROC_TEST(replacement_strings),
     MPROC_TEST(slots_are_distinct_when_parallel),
+    MPROC_TEST(job_counts),
     MPROC_TEST(environment_seq_and_slot),
     MPROC_TEST(quoting_in_shell_commands),
     MPROC_TEST(shell_syntax_runs_through_sh),
