@@ -1,4 +1,6 @@
 /* test_queue_chaos.c - producers and consumers SIGKILLed at random instants
+ * (bounded ring; and unbounded with a tiny ring so the overflow list and
+ * large by-reference messages are under fire too)
  * while millions of messages flow (slow) or a few hundred thousand (quick).
  * Checks: the queue never wedges, every surviving message is intact byte for
  * byte, nothing is delivered twice, and a message whose put returned is lost
@@ -27,7 +29,14 @@ typedef struct chaos {
   _Atomic uint64_t received;      /* total received */
 } chaos;
 
-static size_t msg_size(uint64_t id) { return 8 + (size_t)((id * 2654435761u) % 233); }
+static int g_large; /* variant: every 16th message is 1..6 KiB (by reference) */
+#define MSG_MAX 6400
+
+static size_t msg_size(uint64_t id) {
+  uint64_t h = id * 2654435761u;
+  if (g_large && id % 16 == 5) return 300 + (size_t)(h % 6000);
+  return 8 + (size_t)(h % 233);
+}
 
 static void msg_fill(unsigned char *m, uint64_t id) {
   size_t n = msg_size(id);
@@ -42,7 +51,7 @@ static void msg_fill(unsigned char *m, uint64_t id) {
 }
 
 static void producer(chaos *c, mproc_queue_t *q, int lane) {
-  unsigned char m[256];
+  unsigned char m[MSG_MAX];
   for (int64_t i = atomic_load(&c->attempt[lane]) + 1;; i++) {
     uint64_t id = (uint64_t)i * (uint64_t)c->np + (uint64_t)lane;
     if (id >= c->n) _exit(0);
@@ -55,7 +64,7 @@ static void producer(chaos *c, mproc_queue_t *q, int lane) {
 }
 
 static void consumer(chaos *c, mproc_queue_t *q) {
-  unsigned char m[256], e[256];
+  unsigned char m[MSG_MAX], e[MSG_MAX];
   for (;;) {
     size_t len;
     int rc = mproc_queue_get(q, m, sizeof m, &len, 30);
@@ -74,7 +83,8 @@ static void consumer(chaos *c, mproc_queue_t *q) {
   }
 }
 
-static void run_chaos(uint64_t n, int np, int nc, double kill_every_ms, double max_s) {
+static void run_chaos(uint64_t n, int np, int nc, double kill_every_ms, double max_s,
+                      const mproc_queue_opts *qo) {
   chaos *c;
   MPROC_PASS(mproc_heap_alloc(sizeof *c, (void **)&c));
   MPROC_PASS(mproc_heap_alloc(n, (void **)&c->done_put));
@@ -84,8 +94,7 @@ static void run_chaos(uint64_t n, int np, int nc, double kill_every_ms, double m
   c->nc = nc;
   for (int i = 0; i < np; i++) atomic_store(&c->attempt[i], -1);
   mproc_queue_t *q;
-  mproc_queue_opts o = {.maxsize = 64};
-  MPROC_PASS(mproc_queue_create(&q, &o));
+  MPROC_PASS(mproc_queue_create(&q, qo));
 
   pid_t prod[MAXP] = {0}, cons[MAXC] = {0};
   int lane_done[MAXP] = {0};
@@ -169,18 +178,37 @@ static void run_chaos(uint64_t n, int np, int nc, double kill_every_ms, double m
   mproc_heap_free(c);
 }
 
+static const mproc_queue_opts bounded = {.maxsize = 64};
+/* Unbounded with a tiny ring: the overflow list (robust mutex, heap nodes)
+ * is in use most of the time; large messages go through heap blocks. */
+static const mproc_queue_opts overflow = {.slots = 4};
+
 static void chaos_quick(void **state) {
   (void)state;
-  run_chaos(1000000, 2, 2, 2, 50);
+  run_chaos(1000000, 2, 2, 2, 50, &bounded);
+}
+
+static void chaos_quick_large_and_overflow(void **state) {
+  (void)state;
+  g_large = 1;
+  run_chaos(300000, 2, 2, 2, 50, &overflow);
 }
 
 static void chaos_millions(void **state) {
   (void)state;
-  run_chaos(20000000, 3, 3, 1.5, 58);
+  run_chaos(20000000, 3, 3, 1.5, 58, &bounded);
+}
+
+static void chaos_millions_large_and_overflow(void **state) {
+  (void)state;
+  g_large = 1;
+  run_chaos(2000000, 3, 3, 1.5, 58, &overflow);
 }
 
 static const struct CMUnitTest tests[] = {
     MPROC_TEST(chaos_quick),
+    MPROC_TEST(chaos_quick_large_and_overflow),
     MPROC_SLOW_TEST(chaos_millions),
+    MPROC_SLOW_TEST(chaos_millions_large_and_overflow),
 };
 MPROC_TEST_MAIN(tests)

@@ -63,6 +63,8 @@
 #define SLICE_BACKSTOP_NS 100000000L /* 100 ms */
 #define SLICE_RECOVER_NS 3000000L    /* 3 ms */
 #define SPIN_NS 10000.0              /* bounded spin before sleeping */
+#define Q_SPARES 4                   /* large-message blocks cached per queue */
+#define Q_SPARE_MAX ((size_t)1 << 20) /* ... each at most this big */
 
 enum { ST_IDLE = 0, ST_W = 1, ST_R = 2, ST_SKIP = 3 };
 #define TID_MASK 0x3fffffffu
@@ -121,6 +123,8 @@ struct mproc_queue {
   _Atomic uint64_t tasks_put;  /* joinable: messages committed */
   _Atomic uint64_t tasks_done; /* joinable: task_done calls */
   _Atomic uint32_t ec_join;    /* join sleeps here */
+  char pad6[60];
+  void *_Atomic spare[Q_SPARES]; /* freed large-message blocks kept for reuse */
 };
 
 static inline slot *SLOT(const mproc_queue_t *q, uint64_t pos) {
@@ -132,6 +136,31 @@ static inline void *REF(slot *s) {
   void *p;
   memcpy(&p, DATA(s), sizeof p);
   return p;
+}
+
+/* Large-message blocks: a consumer hands a freed block to the next producer
+ * through a few atomic spare pointers instead of the heap (no allocator
+ * round trip, no page faults on every message). Taking and giving are single
+ * exchanges, so a process killed with a block in hand leaks only it. */
+static void *blk_get(mproc_queue_t *q, size_t len) {
+  for (int i = 0; i < Q_SPARES; i++) {
+    if (!atomic_load_explicit(&q->spare[i], memory_order_relaxed)) continue;
+    void *b = atomic_exchange(&q->spare[i], NULL);
+    if (!b) continue;
+    if (mproc__heap_block_size(b) >= len) return b;
+    mproc__heap_free(b);
+  }
+  void *b = NULL;
+  return mproc__heap_alloc(len, &b) == 0 ? b : NULL;
+}
+
+static void blk_put(mproc_queue_t *q, void *b) {
+  /* Keep only moderate blocks: a cached 1 GiB block would pin the heap. */
+  for (int i = 0; i < Q_SPARES && mproc__heap_block_size(b) <= Q_SPARE_MAX; i++) {
+    void *expect = NULL;
+    if (atomic_compare_exchange_strong(&q->spare[i], &expect, b)) return;
+  }
+  mproc__heap_free(b);
 }
 
 int mproc__queue_check(const mproc_queue_t *q) {
@@ -203,6 +232,10 @@ int mproc_queue_destroy(mproc_queue_t *q) {
     uint64_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
     if (len > q->inline_max) mproc__heap_free(REF(s));
   }
+  for (int i = 0; i < Q_SPARES; i++) {
+    void *b = atomic_exchange(&q->spare[i], NULL);
+    if (b) mproc__heap_free(b);
+  }
   for (ov_node *n = q->ov_head, *nx; n; n = nx) {
     nx = n->next;
     mproc__heap_free(n);
@@ -218,7 +251,7 @@ static uint64_t slot_clear(mproc_queue_t *q, slot *s) {
   if (len > q->inline_max) {
     void *b = REF(s);
     atomic_store_explicit(&s->len, 0, memory_order_relaxed);
-    mproc__heap_free(b);
+    blk_put(q, b);
   } else {
     atomic_store_explicit(&s->len, 0, memory_order_relaxed);
   }
@@ -479,12 +512,12 @@ static int try_put(mproc_queue_t *q, uint32_t me, const void *data, size_t len, 
   if (atomic_load_explicit(&q->ov_count, memory_order_acquire) == 0) {
     void *b = NULL;
     if (len > q->inline_max) {
-      int rc = mproc__heap_alloc(len, &b);
-      if (rc) return rc;
+      b = blk_get(q, len);
+      if (!b) return -ENOMEM;
       memcpy(b, data, len);
     }
     if (ring_put(q, me, data, len, b, recover) == 0) return 0;
-    if (b) mproc__heap_free(b);
+    if (b) blk_put(q, b);
   }
   return ov_push(q, data, len);
 }
@@ -500,8 +533,8 @@ int mproc_queue_put(mproc_queue_t *q, const void *data, size_t len, double timeo
   if (len > q->inline_max && q->maxsize) {
     /* Fill the block before claiming a slot: the claim then lasts a few
      * stores, and a dead producer leaks at most this block. */
-    rc = mproc__heap_alloc(len, &blk);
-    if (rc) return rc;
+    blk = blk_get(q, len);
+    if (!blk) return -ENOMEM;
     memcpy(blk, data, len);
   }
   int recover = 0, armed = 0;
@@ -541,7 +574,7 @@ int mproc_queue_put(mproc_queue_t *q, const void *data, size_t len, double timeo
     v = mproc__ec_arm(&q->ec_put);
     armed = 1; /* re-check once more before sleeping on v */
   }
-  if (blk) mproc__heap_free(blk);
+  if (blk) blk_put(q, blk);
   return rc;
 }
 
