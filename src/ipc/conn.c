@@ -17,8 +17,8 @@
  *
  * Latency: waking a sleeping process on another CPU costs tens of
  * microseconds on a VM, so a receive waiting for the start of a message
- * first polls the socket without sleeping for a bounded 30 us, then sleeps
- * in poll(2). The spin adapts: after 8 receives in a row whose spin found
+ * first retries the non-blocking read for a bounded 30 us (yielding the CPU
+ * between tries, in case the peer shares it), then sleeps in poll(2). The spin adapts: after 8 receives in a row whose spin found
  * nothing, the next 64 receives sleep at once (no CPU burnt on idle or slow
  * peers), and it is never used on a single CPU.
  */
@@ -79,26 +79,9 @@ int mproc_pipe(mproc_conn_t **a, mproc_conn_t **b, int duplex) {
   return rc;
 }
 
-/* Wait until fd is readable. 1 ready, 0 deadline passed, <0 error. */
-static int wait_in(struct mproc_conn *c, const struct timespec *dl, int spin) {
+/* Sleep until fd is readable. 1 ready, 0 deadline passed, <0 error. */
+static int wait_in(struct mproc_conn *c, const struct timespec *dl) {
   struct pollfd p = {.fd = c->fd, .events = POLLIN};
-  if (spin && c->spin_skip) {
-    c->spin_skip--;
-  } else if (spin && mproc__ncpu_online() > 1) {
-    double end = mproc__now_sec() + SPIN_RECV_SEC;
-    do {
-      int r = poll(&p, 1, 0);
-      if (r > 0) {
-        c->spin_misses = 0;
-        return 1;
-      }
-      sched_yield(); /* lets the peer run if it shares this CPU */
-    } while (mproc__now_sec() < end);
-    if (++c->spin_misses >= SPIN_MISS_LIMIT) {
-      c->spin_misses = 0;
-      c->spin_skip = SPIN_SKIP_COUNT;
-    }
-  }
   for (;;) {
     int r = poll(&p, 1, mproc__deadline_ms(dl));
     if (r > 0) return 1;
@@ -128,7 +111,7 @@ static int read_exact(struct mproc_conn *c, unsigned char *p, size_t n,
     if (r == 0) return MPROC_EEOF;
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) return sock_err(errno);
-    int w = wait_in(c, dl, 0);
+    int w = wait_in(c, dl);
     if (w == 0) return -ETIMEDOUT;
     if (w < 0) return w;
   }
@@ -139,6 +122,7 @@ int mproc__conn_recv_dl(struct mproc_conn *c, void *buf, size_t cap, int alloc, 
                         size_t *len, const struct timespec *dl) {
   if (!c->can_read) return -EPERM;
   if (c->broken) return -ECONNABORTED;
+  double spin_end = 0;
   while (!c->hdr_done) {
     uint64_t mlen;
     size_t need;
@@ -155,6 +139,7 @@ int mproc__conn_recv_dl(struct mproc_conn *c, void *buf, size_t cap, int alloc, 
     }
     ssize_t r = recv(c->fd, c->hdr + c->hdr_got, need - c->hdr_got, MSG_DONTWAIT);
     if (r > 0) {
+      if (spin_end != 0 && c->hdr_got == 0) c->spin_misses = 0; /* the spin paid off */
       c->hdr_got += (size_t)r;
       continue;
     }
@@ -164,7 +149,23 @@ int mproc__conn_recv_dl(struct mproc_conn *c, void *buf, size_t cap, int alloc, 
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) return sock_err(errno);
-    int w = wait_in(c, dl, c->hdr_got == 0);
+    if (c->hdr_got == 0 && !c->spin_skip && mproc__ncpu_online() > 1) {
+      /* Spin by retrying the read itself (one syscall per round instead of
+       * poll + read), yielding between rounds, for at most SPIN_RECV_SEC. */
+      double now = mproc__now_sec();
+      if (spin_end == 0) spin_end = now + SPIN_RECV_SEC;
+      if (now < spin_end) {
+        sched_yield();
+        continue;
+      }
+      if (++c->spin_misses >= SPIN_MISS_LIMIT) {
+        c->spin_misses = 0;
+        c->spin_skip = SPIN_SKIP_COUNT;
+      }
+    } else if (c->hdr_got == 0 && c->spin_skip) {
+      c->spin_skip--;
+    }
+    int w = wait_in(c, dl);
     if (w < 0) return w;
     if (w == 0) {
       if (c->hdr_got) c->broken = 1; /* stalled inside a header */
