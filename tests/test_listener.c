@@ -26,6 +26,16 @@ static void sock_path(char *out, size_t n) {
   snprintf(out, n, "/tmp/mproc-test-%d.sock", (int)getpid());
 }
 
+/* Abstract socket names are shared by every process of the machine (and
+ * other suites run these tests concurrently): suffix them with our pid. */
+static const char *U(const char *name) {
+  static char pool[16][128];
+  static int next;
+  char *b = pool[next++ % 16];
+  snprintf(b, 128, "%s-%d", name, (int)getpid());
+  return b;
+}
+
 static mproc_conn_opts key_opts(const char *key) {
   mproc_conn_opts o = {.authkey = key, .authkey_len = key ? strlen(key) : 0};
   return o;
@@ -56,7 +66,7 @@ static void bad_input(void **state) {
   mproc_conn_opts k2 = {.handshake_timeout = -1};
   MPROC_ASSERT_RC(mproc_listener_create(&l, "unix:@mproc-bad", &k2), -EINVAL);
   MPROC_ASSERT_RC(mproc_client_connect(NULL, "unix:@x", &o), -EINVAL);
-  MPROC_PASS(mproc_listener_create(&l, "unix:@mproc-bad-input", &o));
+  MPROC_PASS(mproc_listener_create(&l, U("unix:@mproc-bad-input"), &o));
   MPROC_ASSERT_RC(mproc_listener_accept(l, NULL, 0), -EINVAL);
   MPROC_ASSERT_RC(mproc_listener_accept(l, &c, -3), -EINVAL);
   MPROC_ASSERT_RC(mproc_listener_accept(NULL, &c, 0), -EINVAL);
@@ -71,7 +81,7 @@ static void bad_input(void **state) {
   char p[108];
   sock_path(p, sizeof p);
   MPROC_ASSERT_RC(mproc_client_connect(&c, p, &o), -ENOENT);
-  MPROC_ASSERT_RC(mproc_client_connect(&c, "unix:@mproc-nobody-here", &o), -ECONNREFUSED);
+  MPROC_ASSERT_RC(mproc_client_connect(&c, U("unix:@mproc-nobody-here"), &o), -ECONNREFUSED);
 }
 
 /* A client in a child process: connect, echo one message upper-cased. */
@@ -129,16 +139,16 @@ static void unix_with_authkey(void **state) {
 
 static void abstract_and_tcp(void **state) {
   (void)state;
-  serve_one("unix:@mproc-test-abstract", KEY, KEY, 0, 0);
+  serve_one(U("unix:@mproc-test-abstract"), KEY, KEY, 0, 0);
   serve_one("tcp:127.0.0.1:0", KEY, KEY, 0, 0);
   serve_one("tcp:localhost:0", NULL, NULL, 0, 0);
 }
 
 static void wrong_key_fails_both_sides(void **state) {
   (void)state;
-  serve_one("unix:@mproc-test-wrong", KEY, "other key", MPROC_EAUTH, 42);
+  serve_one(U("unix:@mproc-test-wrong"), KEY, "other key", MPROC_EAUTH, 42);
   serve_one("tcp:127.0.0.1:0", "other key", KEY, MPROC_EAUTH, 42);
-  serve_one("unix:@mproc-test-wrong2", KEY, "secret kez", MPROC_EAUTH, 42);
+  serve_one(U("unix:@mproc-test-wrong2"), KEY, "secret kez", MPROC_EAUTH, 42);
 }
 
 static void stale_socket_file_replaced(void **state) {
@@ -176,41 +186,42 @@ static void bad_clients_are_dropped(void **state) {
   mproc_conn_opts o = key_opts(KEY);
   o.handshake_timeout = 0.3;
   mproc_listener_t *l;
-  MPROC_PASS(mproc_listener_create(&l, "unix:@mproc-test-bad", &o));
+  const char *addr = U("unix:@mproc-test-bad"), *raw_name = U("mproc-test-bad");
+  MPROC_PASS(mproc_listener_create(&l, addr, &o));
   mproc_conn_t *c;
   /* Garbage instead of a frame. */
-  int fd = raw_connect("mproc-test-bad");
+  int fd = raw_connect(raw_name);
   assert_true(fd >= 0);
   assert_int_equal(write(fd, "GET / HTTP/1.0\r\n\r\n", 18), 18);
   MPROC_ASSERT_RC(mproc_listener_accept(l, &c, 5), MPROC_EPROTO);
   close(fd);
   /* Stalls after connecting. */
-  fd = raw_connect("mproc-test-bad");
+  fd = raw_connect(raw_name);
   double t0 = mproc_test_now();
   MPROC_ASSERT_RC(mproc_listener_accept(l, &c, 5), -ETIMEDOUT);
   assert_true(mproc_test_now() - t0 < 3);
   close(fd);
   /* Hangs up in the middle of a frame. */
-  fd = raw_connect("mproc-test-bad");
+  fd = raw_connect(raw_name);
   unsigned char h[4] = {0, 0, 0, 32};
   assert_int_equal(write(fd, h, 4), 4);
   assert_int_equal(write(fd, "12345", 5), 5);
   close(fd);
   MPROC_ASSERT_RC(mproc_listener_accept(l, &c, 5), MPROC_EEOF);
   /* Stalls in the middle of a frame. */
-  fd = raw_connect("mproc-test-bad");
+  fd = raw_connect(raw_name);
   assert_int_equal(write(fd, h, 4), 4);
   MPROC_ASSERT_RC(mproc_listener_accept(l, &c, 5), -ETIMEDOUT);
   close(fd);
   /* A right-sized answer with the wrong digest. */
-  fd = raw_connect("mproc-test-bad");
+  fd = raw_connect(raw_name);
   unsigned char ans[36] = {0, 0, 0, 32};
   assert_int_equal(write(fd, ans, 36), 36);
   MPROC_ASSERT_RC(mproc_listener_accept(l, &c, 5), MPROC_EAUTH);
   close(fd);
   /* The listener still serves a good client. */
   pid_t pid = fork();
-  if (pid == 0) _exit(child_client("unix:@mproc-test-bad", KEY));
+  if (pid == 0) _exit(child_client(addr, KEY));
   MPROC_PASS(mproc_listener_accept(l, &c, 10));
   char buf[16];
   size_t len;
@@ -227,8 +238,9 @@ static void bad_servers_are_refused(void **state) {
   (void)state;
   int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_un un = {.sun_family = AF_UNIX};
-  memcpy(un.sun_path + 1, "mproc-fake", 10);
-  socklen_t sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 11);
+  const char *fake = U("mproc-fake");
+  memcpy(un.sun_path + 1, fake, strlen(fake));
+  socklen_t sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(fake));
   assert_int_equal(bind(lfd, (struct sockaddr *)&un, sl), 0);
   assert_int_equal(listen(lfd, 8), 0);
   mproc_conn_opts o = key_opts(KEY);
@@ -248,7 +260,7 @@ static void bad_servers_are_refused(void **state) {
       _exit(0);
     }
     int want = mode == 2 ? -ETIMEDOUT : MPROC_EPROTO;
-    MPROC_ASSERT_RC(mproc_client_connect(&c, "unix:@mproc-fake", &o), want);
+    MPROC_ASSERT_RC(mproc_client_connect(&c, U("unix:@mproc-fake"), &o), want);
     assert_int_equal(wait_child(pid), 0);
   }
   close(lfd);
@@ -259,12 +271,13 @@ static void max_message_on_accepted(void **state) {
   mproc_conn_opts o = key_opts(KEY);
   o.max_message = 1000;
   mproc_listener_t *l;
-  MPROC_PASS(mproc_listener_create(&l, "unix:@mproc-test-max", &o));
+  const char *addr = U("unix:@mproc-test-max");
+  MPROC_PASS(mproc_listener_create(&l, addr, &o));
   pid_t pid = fork();
   if (pid == 0) {
     mproc_conn_opts co = key_opts(KEY);
     mproc_conn_t *c;
-    if (mproc_client_connect(&c, "unix:@mproc-test-max", &co)) _exit(1);
+    if (mproc_client_connect(&c, addr, &co)) _exit(1);
     static char big[5000];
     if (mproc_conn_send(c, big, 1000) || mproc_conn_send(c, big, 5000)) _exit(2);
     char b[4];
