@@ -24,7 +24,14 @@ printf '\x01\x00\x00\x00\x200123456789abcdef0123456789abcdef' >"$corpus/handshak
 export ASAN_OPTIONS=detect_leaks=1
 for h in frame handshake; do
   echo "fuzz_$h: ${secs}s"
+  log=build-fuzz/fuzz_$h.log
+  rc=0
   build-fuzz/fuzz/fuzz_$h -max_total_time="$secs" -max_len=4096 -timeout=10 \
-    -print_final_stats=1 "$corpus/$h" 2>&1 | grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|==|SUMMARY|#[0-9]+ *DONE)" || true
-  test "${PIPESTATUS[0]}" -eq 0
+    -print_final_stats=1 "$corpus/$h" >"$log" 2>&1 || rc=$?
+  grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|==|SUMMARY)" "$log" || true
+  if [ "$rc" -ne 0 ]; then
+    echo "fuzz_$h FAILED (exit $rc); log: $log" >&2
+    tail -40 "$log" >&2
+    exit 1
+  fi
 done
