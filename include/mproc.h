@@ -1047,7 +1047,8 @@ typedef struct mproc_task_error {
 /* Called in the pool's one callback thread of the owner process, in
  * completion order, never in a signal handler. result/size: apply: the
  * result bytes; map: the output array (out) and n * out_size (0 for variable
- * outputs). Must not wait for other results of the same pool. */
+ * outputs). Must not wait for other results of the same pool. Callbacks
+ * run even when the AsyncResult was destroyed first; ar is then NULL. */
 typedef void (*mproc_result_cb)(mproc_async_t *ar, const void *result,
                                 size_t size, void *user);
 typedef void (*mproc_error_cb)(mproc_async_t *ar, const mproc_task_error *err,

@@ -485,6 +485,24 @@ static void test_apply_async(void **s) {
   MPROC_PASS(mproc_pool_destroy(p));
 }
 
+static void test_callback_after_destroy(void **s) {
+  (void)s;
+  mproc_pool_t *p = mkpool(2);
+  g_cb_count = 0;
+  g_cb_sum = 0;
+  mproc_call_opts o = {.callback = cb};
+  for (long i = 1; i <= 20; i++) {
+    mproc_async_t *ar;
+    MPROC_PASS(mproc_pool_apply_async(p, ret_long, &i, sizeof i, &o, &ar));
+    MPROC_PASS(mproc_async_destroy(ar)); /* fire and forget */
+  }
+  MPROC_PASS(mproc_pool_close(p));
+  MPROC_PASS(mproc_pool_join(p, -1));
+  assert_int_equal(g_cb_count, 20);
+  assert_int_equal(g_cb_sum, 3 * 210);
+  MPROC_PASS(mproc_pool_destroy(p));
+}
+
 static void test_async_fail_and_timeout(void **s) {
   (void)s;
   mproc_pool_t *p = mkpool(1);
@@ -993,6 +1011,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(test_timeout),
     MPROC_TEST(test_apply_async),
     MPROC_TEST(test_async_fail_and_timeout),
+    MPROC_TEST(test_callback_after_destroy),
     MPROC_TEST(test_cancel),
     MPROC_TEST(test_imap_ordered),
     MPROC_TEST(test_imap_unordered_lazy),

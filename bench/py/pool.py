@@ -8,11 +8,18 @@ usage: pool.py MODE [N] [CHUNKSIZE]
   bigmap    Pool(2).map(len, 64 chunks of 4 MiB)                -> bytes/s
 Chunksize 0 means Python's default.
 """
+import os
 import sys
-import time
-import math
-from multiprocessing import Pool
-from concurrent.futures import ProcessPoolExecutor
+
+# bench/py holds scripts named like stdlib modules (queue.py): keep this
+# directory off the import path so multiprocessing gets the real ones.
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
+
+import time  # noqa: E402
+import math  # noqa: E402
+from multiprocessing import Pool  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 
 
 def square(x):

@@ -127,9 +127,19 @@ static void deliver(mproc_pool_t *p, pjob *j) {
       res = ar->map_out;
       res_len = ar->map_len;
     }
+  } else if (j->is_async == 1) {
+    /* Handle already destroyed: callbacks still run (as in Python, where
+     * dropping the AsyncResult does not cancel them), with ar == NULL. */
+    pvout *vo = (pvout *)(void *)j->out;
+    res = vo[0].p ? vo[0].p : vo[0].inl;
+    res_len = vo[0].len;
+  } else if (j->is_async == 2) {
+    mproc__pool_job_copyout(j, j->user_out, j->user_errs);
+    res = j->user_out;
+    res_len = (j->flags & JF_VOUT) ? 0 : j->n * j->out_size;
   }
-  mproc_result_cb cb = ar ? j->cb : NULL;
-  mproc_error_cb ecb = ar ? j->ecb : NULL;
+  mproc_result_cb cb = j->cb;
+  mproc_error_cb ecb = j->ecb;
   void *user = j->cb_user;
   pthread_mutex_unlock(&p->mu);
 

@@ -177,11 +177,13 @@ int mproc__pool_submit(mproc_pool_t *p, pjob *j) {
     mproc__pool_job_cancel(p, j, MPROC_ECHILDFAIL);
     p->recheck = 1;
   }
+  /* The pool thread must start watching the clock for a timed job. */
+  int kick = p->broken || j->timeout > 0;
+  uint32_t nchunks = j->nchunks;
   ring_put(sh, j);
   pthread_mutex_unlock(&p->mu);
-  wake_workers(sh, j->nchunks);
-  /* The pool thread must start watching the clock for a timed job. */
-  if (p->broken || j->timeout > 0) mproc__pool_kick(sh);
+  wake_workers(sh, nchunks);
+  if (kick) mproc__pool_kick(sh);
   return 0;
 }
 

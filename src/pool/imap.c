@@ -162,7 +162,10 @@ int mproc_pool_imap(mproc_pool_t *p, mproc_task_fn fn, mproc_gen_fn gen,
   } else if (!fn) {
     return -EINVAL;
   }
-  if (p->state != PS_RUNNING) return MPROC_ESTATE;
+  pthread_mutex_lock(&p->mu);
+  int running = p->state == PS_RUNNING;
+  pthread_mutex_unlock(&p->mu);
+  if (!running) return MPROC_ESTATE;
   void *mem;
   rc = mproc__heap_alloc(sizeof(struct mproc_imap), &mem);
   if (rc) return rc;

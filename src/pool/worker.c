@@ -124,13 +124,22 @@ int mproc_task_worker(const mproc_task_ctx *ctx) {
 
 /* ---- the worker loop ---- */
 
-static void run_chunk(pshared *sh, pjob *j, uint32_t c, int slot) {
+/* Add to a counter only this worker writes: a plain load and store, no
+ * locked instruction (readers only need a recent value). */
+static inline void bump(_Atomic uint64_t *c, uint64_t v) {
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+                        memory_order_relaxed);
+}
+
+/* t_start: when the worker began this chunk (the previous chunk's end when
+ * it went straight on: one clock read per chunk on the hot path). Returns
+ * the time the chunk ended. */
+static uint64_t run_chunk(pshared *sh, pjob *j, uint32_t c, int slot, uint64_t t_start) {
   pwslot *ws = &sh->w[slot];
   uint64_t lo = (uint64_t)c * j->chunksize, hi = lo + j->chunksize;
   if (hi > j->n) hi = j->n;
   mproc_task_fn fn = j->fn_name[0] ? mproc__pool_lookup(j->fn_name) : j->fn;
   mproc_task_ctx ctx = {.job = j, .ws = ws, .slot = slot};
-  uint64_t t_start = mproc__pool_now_ns();
   uint64_t nfail = 0;
   int timed = j->timeout > 0;
   if (timed) ws->cur_timeout = j->timeout;
@@ -163,22 +172,25 @@ static void run_chunk(pshared *sh, pjob *j, uint32_t c, int slot) {
       j->errs[i] = rc;
       mproc__pool_job_seterr(j, i, rc, 0, -1, 0, ctx.has_msg ? ctx.msg : NULL, ws->gen);
       nfail++;
-    } else {
-      j->errs[i] = 0;
+    } else if (j->errs[i]) {
+      j->errs[i] = 0; /* a retried chunk: clear the earlier attempt's code */
     }
   }
   if (timed) atomic_store(&ws->t0_ns, 0);
   /* Commit: the pool thread trusts results of a TAKEN chunk named here. */
+  /* Read only by the pool thread after this process died (waitid orders
+   * everything we wrote): relaxed is enough. */
   ws->commit_c = c;
-  atomic_store(&ws->commit_job, j);
+  atomic_store_explicit(&ws->commit_job, j, memory_order_relaxed);
   uint32_t s = atomic_load_explicit(&j->states[c], memory_order_relaxed);
   atomic_store_explicit(&j->states[c], ST_MAKE(CK_DONE, ST_ATT(s), ws->gen),
                         memory_order_release);
   uint64_t now = mproc__pool_now_ns();
-  atomic_fetch_add_explicit(&ws->tasks_done, (hi - lo) - nfail, memory_order_relaxed);
-  if (nfail) atomic_fetch_add_explicit(&ws->tasks_failed, nfail, memory_order_relaxed);
-  atomic_fetch_add_explicit(&ws->chunks_done, 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&ws->busy_ns, now - t_start, memory_order_relaxed);
+  bump(&ws->tasks_done, (hi - lo) - nfail);
+  if (nfail) bump(&ws->tasks_failed, nfail);
+  bump(&ws->chunks_done, 1);
+  bump(&ws->busy_ns, now - t_start);
+  return now;
 }
 
 /* Find a PENDING chunk left behind by a dead worker and claim it. */
@@ -219,9 +231,11 @@ static void worker_loop(pshared *sh, int slot) {
   uint32_t gen = ws->gen;
   uint32_t ran = 0;
   int spun = 0;
+  uint64_t t_last = 0; /* end of the last chunk; 0 after idling */
   for (;;) {
     uint64_t h = atomic_load(&sh->head), t = atomic_load(&sh->tail);
     if (h >= t) {
+      t_last = 0; /* idle time is not busy time */
       atomic_store(&ws->hazard, NULL);
       if (atomic_load(&sh->stop)) _exit(0);
       if (!spun && sh->spin_ns) {
@@ -248,7 +262,7 @@ static void worker_loop(pshared *sh, int slot) {
     if (atomic_load(&sh->head) != h) continue;
     /* Forget the last commit before claiming: a stale marker could name a
      * later job allocated at the same address (ABA). */
-    atomic_store(&ws->commit_job, NULL);
+    atomic_store_explicit(&ws->commit_job, NULL, memory_order_relaxed);
     uint32_t c = atomic_fetch_add(&j->next, 1);
     if (c >= j->nchunks) {
       if (!(atomic_load(&j->sweep) && sweep_claim(j, gen, &c))) {
@@ -263,7 +277,8 @@ static void worker_loop(pshared *sh, int slot) {
                                           ST_MAKE(CK_TAKEN, ST_ATT(s), gen)))
         continue;
     }
-    run_chunk(sh, j, c, slot);
+    if (!t_last) t_last = mproc__pool_now_ns();
+    t_last = run_chunk(sh, j, c, slot, t_last);
     ran++;
     if (atomic_load(&j->next) >= j->nchunks) {
       /* A sync caller waits on the job itself: no pool-thread wake-up. */
