@@ -271,7 +271,7 @@ static void recover_read(mproc_queue_t *q, slot *s, uint64_t w, uint32_t me) {
   uint32_t seq = w_seq(w); /* == FULL(its position) */
   if (!atomic_compare_exchange_strong(&s->word, &w, mkw(seq, ST_R, me))) return;
   uint64_t len = slot_clear(q, s);
-  atomic_fetch_sub(&q->bytes, (int64_t)len);
+  if (q->maxbytes) atomic_fetch_sub(&q->bytes, (int64_t)len);
   atomic_store_explicit(&s->word, mkw(seq - 1u + 2u * (uint32_t)q->cap, ST_IDLE, 0),
                         memory_order_release);
   mproc__ec_notify(&q->ec_put);
@@ -397,7 +397,7 @@ static int ring_get(mproc_queue_t *q, uint32_t me, sink *k, int recover) {
                             memory_order_release);
       mproc__ec_notify(&q->ec_put);
       if (st == ST_SKIP) continue; /* a hole left by a dead producer */
-      atomic_fetch_sub(&q->bytes, (int64_t)len);
+      if (q->maxbytes) atomic_fetch_sub(&q->bytes, (int64_t)len);
       return rc;
     }
     if (dif < 0) { /* not committed for pos yet */
@@ -484,7 +484,7 @@ static int ov_pop(mproc_queue_t *q, sink *k) {
   if (!q->ov_head) q->ov_tail = NULL;
   atomic_fetch_sub(&q->ov_count, 1);
   mproc__rmutex_unlock(&q->ov_lock);
-  atomic_fetch_sub(&q->bytes, (int64_t)n->len);
+  if (q->maxbytes) atomic_fetch_sub(&q->bytes, (int64_t)n->len);
   mproc__heap_free(n);
   return 0;
 }
@@ -492,7 +492,7 @@ static int ov_pop(mproc_queue_t *q, sink *k) {
 /* ---- put / get ------------------------------------------------------- */
 
 static void after_put(mproc_queue_t *q, size_t len) {
-  atomic_fetch_add(&q->bytes, (int64_t)len);
+  if (q->maxbytes) atomic_fetch_add(&q->bytes, (int64_t)len); /* a shared RMW: only when bounded */
   if (q->flags & MPROC_QUEUE_JOINABLE) atomic_fetch_add(&q->tasks_put, 1);
   mproc__ec_notify(&q->ec_get);
 }
