@@ -3,7 +3,7 @@
  * 64-byte and 64 KiB messages, and 2 producers x 2 consumers with 64 bytes.
  * Baselines in the same run: a raw shared-memory SPSC ring between two
  * processes (per-slot sequence words, copy in and out, spin-then-futex when
- * empty or full) and Python's multiprocessing.Queue / SimpleQueue (bench/py/queue.py).
+ * empty or full) and Python's multiprocessing.Queue / SimpleQueue (bench/py/mpqueue.py).
  */
 #include <mproc.h>
 #include <signal.h>
@@ -121,8 +121,8 @@ int main(void) {
   /* 64-byte messages */
   double m64 = mproc_run(64, 2000000, 1, 1);
   double r64 = raw_run(64, 2000000);
-  double pq64 = bench_python("queue.py", "queue 64 200000 1");
-  double ps64 = bench_python("queue.py", "simple 64 200000 1");
+  double pq64 = bench_python("mpqueue.py", "queue 64 200000 1");
+  double ps64 = bench_python("mpqueue.py", "simple 64 200000 1");
   bench_report("queue_1p1c_64B (vs Queue)", "msgs/s", 1, m64, r64, pq64);
   bench_report("queue_1p1c_64B (vs SimpleQueue)", "msgs/s", 1, m64, r64, ps64);
   bench_report("queue_1p1c_64B bytes", "MB/s", 1, m64 * 64 / 1e6, r64 * 64 / 1e6,
@@ -131,15 +131,15 @@ int main(void) {
   double mb = mproc_run(65536, 40000, 1, 1);
   double rb = raw_run(65536, 40000);
   snprintf(args, sizeof args, "queue 65536 10000 1");
-  double pqb = bench_python("queue.py", args);
-  double psb = bench_python("queue.py", "simple 65536 10000 1");
+  double pqb = bench_python("mpqueue.py", args);
+  double psb = bench_python("mpqueue.py", "simple 65536 10000 1");
   bench_report("queue_1p1c_64KiB (vs Queue)", "msgs/s", 1, mb, rb, pqb);
   bench_report("queue_1p1c_64KiB (vs SimpleQueue)", "msgs/s", 1, mb, rb, psb);
   bench_report("queue_1p1c_64KiB bytes", "MB/s", 1, mb * 65536 / 1e6, rb * 65536 / 1e6,
                pqb > 0 ? pqb * 65536 / 1e6 : -1);
   /* 2 producers x 2 consumers (no raw MPMC baseline) */
   double m22 = mproc_run(64, 2000000, 2, 2);
-  double p22 = bench_python("queue.py", "queue 64 200000 2");
+  double p22 = bench_python("mpqueue.py", "queue 64 200000 2");
   bench_report("queue_2p2c_64B (vs Queue)", "msgs/s", 1, m22, -1, p22);
   return 0;
 }

@@ -11,8 +11,8 @@ Chunksize 0 means Python's default.
 import os
 import sys
 
-# bench/py holds scripts named like stdlib modules (queue.py): keep this
-# directory off the import path so multiprocessing gets the real ones.
+# Keep bench/py off the import path so multiprocessing imports only the
+# standard library's modules, never a sibling script.
 _here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 

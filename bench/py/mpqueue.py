@@ -1,9 +1,9 @@
 # Python baseline for bench_queue.c: multiprocessing Queue / SimpleQueue
-# throughput. Usage: queue.py queue|simple SIZE N PAIRS. Prints msgs/s.
+# throughput. Usage: mpqueue.py queue|simple SIZE N PAIRS. Prints msgs/s.
 import sys
 
-# This file is named queue.py: drop its directory from the path so that
-# multiprocessing imports the standard library's queue module, not this one.
+# Keep bench/py off the import path: multiprocessing must import only the
+# standard library's modules, never a sibling script.
 del sys.path[0]
 
 import multiprocessing as mp  # noqa: E402
