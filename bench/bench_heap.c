@@ -105,7 +105,7 @@ int main(int argc, char **argv) {
   run(0, mproc_heap_alloc, mproc_heap_free, 200000, 1);
   run(0, raw_alloc, raw_free, 200000, 1);
 
-  char args[64];
+  char args[128];
   snprintf(args, sizeof args, "small %ld", n / 20);
   double m = run(0, mproc_heap_alloc, mproc_heap_free, n, 1);
   double r = run(0, raw_alloc, raw_free, n, 1);
