@@ -74,7 +74,7 @@ extern "C" {
   XX(EPIPE, -EPIPE, "broken pipe")                                            \
   XX(ERANGE, -ERANGE, "result out of range")                                  \
   XX(ENAMETOOLONG, -ENAMETOOLONG, "name too long")                            \
-  XX(ENOSYS, -ENOSYS, "function not implemented by this kernel")              \
+  XX(ENOSYS, -ENOSYS, "system call missing in this kernel")              \
   XX(EOVERFLOW, -EOVERFLOW, "value too large (e.g. over-released semaphore)") \
   XX(EMSGSIZE, -EMSGSIZE, "message too long")                                 \
   XX(ENOTSUP, -ENOTSUP, "operation not supported")                            \
