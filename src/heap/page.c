@@ -16,12 +16,20 @@
  *    the free until the span is reused or merged (a dirty head that becomes
  *    interior in a merge is punched then).
  *  - RETAINED (HP_F_ALLDIRTY on head and tail): freed recently and kept
- *    resident, contents left as they were, up to a budget (1/16 of the heap,
- *    at most 32 MiB). Punching and re-faulting costs ~10x a memset for
- *    blocks of tens of KiB, so a program that frees and allocates medium
+ *    resident, contents left as they were, up to a budget (the cache:
+ *    $MPROC_HEAP_CACHE, default 1/4 of the heap up to 256 MiB). Punching
+ *    and re-faulting costs ~10x a memset (a shared-memory fault allocates,
+ *    zeroes and maps each page: 256 MiB fault in ~110-240 ms, memset of
+ *    resident memory ~26 ms), so a program that frees and allocates large
  *    blocks in a loop reuses warm memory. Allocation clears what it takes
- *    from a retained span. Frees beyond the budget, and mproc_heap_trim(),
- *    and an allocation that would otherwise fail, punch retained spans.
+ *    from a retained span (unless the caller asked for MPROC__HEAP_UNINIT).
+ *    A free that does not fit the budget keeps what fits (the span's first
+ *    pages) and punches the rest; mproc_heap_trim(), and an allocation that
+ *    would otherwise fail, punch every retained span.
+ *  - An allocation prefers one retained span that fits; else a retained
+ *    span together with the clean free span next to it (find_mixed: a
+ *    block a little larger than what was freed, the common case of a
+ *    buffer rebuilt at a slightly different size); else a clean span.
  *
  * Invariants (checked by check.c):
  *  - every page belongs to exactly one span; walking heads by their n covers
@@ -175,7 +183,15 @@ uint64_t mproc__hp_span_alloc(uint64_t npages, unsigned kind, unsigned cls, unsi
   idx = ph->dirty_pages >= npages ? find(npages, 1, &have) : UINT64_MAX;
   if (idx != UINT64_MAX) {
     fl_remove(idx, have, 1);
-    if (have > npages) put_free(idx + npages, have - npages, 1, 0);
+    if (have > npages && kind == HP_K_SLAB) {
+      /* Slabs are carved from the end of a span, large blocks from the
+       * start: small and large memory stay apart, so a freed large block
+       * is not fenced in by a slab and can grow into its neighbour. */
+      put_free(idx, have - npages, 1, 0);
+      idx += have - npages;
+    } else if (have > npages) {
+      put_free(idx + npages, have - npages, 1, 0);
+    }
     warm = npages;
     *zlen = npages;
   } else {
@@ -213,9 +229,17 @@ uint64_t mproc__hp_span_alloc(uint64_t npages, unsigned kind, unsigned cls, unsi
     } else {
       idx = find(npages, 0, &have);
       if (idx == UINT64_MAX) return UINT64_MAX;
-      if (hp_flags(hp_pe(idx)->w0) & HP_F_DIRTY) *zlen = 1;
+      unsigned hdirty = hp_flags(hp_pe(idx)->w0) & HP_F_DIRTY;
       fl_remove(idx, have, 0);
-      if (have > npages) put_free(idx + npages, have - npages, 0, 0);
+      if (have > npages && kind == HP_K_SLAB) {
+        /* From the end (see above): the kept head page stays with the
+         * remainder, the slab's pages are all punched. */
+        put_free(idx, have - npages, 0, hdirty);
+        idx += have - npages;
+      } else {
+        if (hdirty) *zlen = 1;
+        if (have > npages) put_free(idx + npages, have - npages, 0, 0);
+      }
     }
   }
 
@@ -317,19 +341,37 @@ void mproc__hp_span_free(uint64_t idx) {
   uint64_t w = hp_pe(idx)->w0;
   unsigned kind = hp_kind(w);
   uint64_t n = hp_n(w);
-  int retain = ph->dirty_pages + n <= ph->retain_max;
-  /* Punch first: if we die after it, the span is still allocated (now
-   * zero-filled); a clean free span is never dirty beyond its head page. */
-  int head_punched = retain ? 0 : punch_for_clean(idx, n, 0);
-  HP_CRASH_POINT();
-  insert_free(idx, n, retain, head_punched);
+  /* Keep as much of the span resident as the budget allows: all of it,
+   * its first `keep` pages (the rest punched), or none. */
+  uint64_t room = ph->retain_max > ph->dirty_pages ? ph->retain_max - ph->dirty_pages : 0;
+  uint64_t keep = n <= room ? n : room;
+  if (keep == n) {
+    insert_free(idx, n, 1, 0);
+  } else if (keep == 0) {
+    /* Punch first: if we die after it, the span is still allocated (now
+     * zero-filled); a clean free span is never dirty beyond its head page. */
+    int head_punched = punch_for_clean(idx, n, 0);
+    HP_CRASH_POINT();
+    insert_free(idx, n, 0, head_punched);
+  } else {
+    /* Split: [idx, idx+keep) retained, [idx+keep, idx+n) punched clean.
+     * The two tags at the cut are interior words of the span now (stale
+     * values there must not look like a neighbour's boundary): clear them
+     * through the journal before inserting either part. */
+    mproc__hp_punch(idx + keep, n - keep);
+    HP_CRASH_POINT();
+    hp_jset(PJ(), &hp_pe(idx + keep - 1)->w0, 0);
+    hp_jset(PJ(), &hp_pe(idx + keep)->w0, 0);
+    insert_free(idx + keep, n - keep, 0, 1);
+    insert_free(idx, keep, 1, 0);
+  }
   if (kind == HP_K_LARGE) {
     hp_jset(PJ(), &ph->large_live, ph->large_live - 1);
     hp_jset(PJ(), &ph->large_pages, ph->large_pages - n);
   } else {
     hp_jset(PJ(), &ph->slab_pages, ph->slab_pages - n);
   }
-  if (retain) hp_jset(PJ(), &ph->dirty_pages, ph->dirty_pages + n);
+  if (keep) hp_jset(PJ(), &ph->dirty_pages, ph->dirty_pages + keep);
   hp_jset(PJ(), &ph->free_pages, ph->free_pages + n);
   hp_commit(PJ());
 }
