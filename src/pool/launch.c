@@ -167,11 +167,13 @@ static void *relay_main(void *arg) {
   mproc_pool_t *p = arg;
   pshared *sh = p->sh;
   /* `seen` is the last value relayed: a kick landing while we write the
-   * eventfd makes the next wait return at once instead of being lost. */
-  uint32_t seen = atomic_load(&sh->kickw);
+   * eventfd makes the next wait return at once instead of being lost. It
+   * starts at 0, the value before any worker existed (the relay starts
+   * first): a kick made before this thread ran is still relayed. */
+  uint32_t seen = 0;
   for (;;) {
-    mproc__futex_wait(&sh->kickw, seen, NULL);
     if (atomic_load(&sh->relay_stop)) break;
+    mproc__futex_wait(&sh->kickw, seen, NULL);
     uint32_t now = atomic_load(&sh->kickw);
     if (now == seen) continue; /* spurious wake-up */
     seen = now;
