@@ -92,6 +92,14 @@ __attribute__((constructor)) static void register_worker_target(void) {
   mproc_register_target(POOL_WORKER_TARGET, worker_target);
 }
 
+void mproc__pool_fork_identity(int slot, pid_t owner) {
+  /* Python's names: ForkPoolWorker-N, as the others' below. The child has
+   * no other thread: nothing else reads the identity meanwhile. */
+  char name[48];
+  snprintf(name, sizeof name, "ForkPoolWorker-%d", slot + 1);
+  mproc__self_set(name, "", 0, owner);
+}
+
 int mproc__pool_launch(mproc_pool_t *p, int i) {
   pshared *sh = p->sh;
   int fs = sh->method == MPROC_START_FORKSERVER;

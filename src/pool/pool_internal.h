@@ -349,6 +349,8 @@ const char *mproc__target_name_of(mproc_target_fn fn);
 /* Start the worker of slot i through the fork server or by spawn (pool
  * thread, under mu; the slot was reset by mproc__pool_spawn). 0 or < 0. */
 int mproc__pool_launch(mproc_pool_t *p, int i);
+/* In a new fork worker: its process name and parent pid. */
+void mproc__pool_fork_identity(int slot, pid_t owner);
 /* Collect the exit of a forkserver worker whose pidfd fired: 1 with the
  * status decoded (signo or status), 0 if it still runs. */
 int mproc__pool_fs_reap(mproc_pool_t *p, int i, int *signo, int *status);

@@ -373,6 +373,7 @@ int mproc__pool_spawn(mproc_pool_t *p, int i) {
     if (p->epfd >= 0) close(p->epfd);
     for (int k = 0; k < p->nworkers; k++)
       if (p->pidfd[k] >= 0) close(p->pidfd[k]);
+    mproc__pool_fork_identity(i, parent);
     mproc__pool_worker_main(p->sh, i);
   }
   int err = errno;
