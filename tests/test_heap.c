@@ -451,6 +451,18 @@ static void cache_size_from_environment(void **state) {
       return;
     }
     MPROC_PASS(mproc_init(NULL));
+    if (!strcmp(want, "populate")) {
+      /* $MPROC_HEAP_POPULATE=1: public large blocks are resident at once. */
+      MPROC_PASS(mproc_heap_trim());
+      long f0 = memfd_bytes();
+      char *p;
+      MPROC_PASS(mproc_heap_alloc((size_t)8 << 20, (void **)&p));
+      assert_true(memfd_bytes() - f0 >= (8l << 20) - 8192);
+      assert_int_equal(p[12345], 0);
+      MPROC_PASS(mproc_heap_free(p));
+      assert_heap_ok();
+      return;
+    }
     if (!strcmp(want, "all")) {
       /* Capped at the heap's data pages. */
       mproc_heap_stats st;
@@ -485,6 +497,7 @@ static void cache_size_from_environment(void **state) {
       {"MPROC_HEAP_CACHE=12Q", "invalid"},    {"MPROC_HEAP_CACHE= 5M", "invalid"},
       {"MPROC_HEAP_CACHE=99999999999999999999", "invalid"},
       {"MPROC_HEAP_CACHE=50%", "half"},       {"MPROC_HEAP_CACHE=1T", "all"},
+      {"MPROC_HEAP_POPULATE=1", "populate"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     static char want[64];

@@ -11,6 +11,30 @@
  *    ones are page spans (page.c) whose pages go back to the OS on free.
  *  - Every lock is a robust mutex with an undo journal: a process killed
  *    inside alloc or free leaves a journal that the next locker rolls back.
+ *  - Freed large spans are cached resident up to a budget ($MPROC_HEAP_CACHE,
+ *    page.c); mproc__heap_alloc_ex can skip clearing reused memory or
+ *    pre-fault fresh pages for callers that overwrite or touch all of it.
+ *
+ * Leak on kill -- the guarantee. A thread killed at any instant inside
+ * mproc__heap_alloc or mproc__heap_free leaks nothing: the block it was
+ * allocating (allocated but not yet returned) or freeing (not yet freed) is
+ * freed by whoever reaps its in-flight record. Out of scope: a block that
+ * alloc has returned and the caller then dies before storing it anywhere
+ * (that pointer is the caller's), and threads that found no free record
+ * (more than HP_NSLOT = 512 live threads in the family, or a C library
+ * without a robust list: those calls run unrecorded, and a kill inside one
+ * may leak its one block, as before).
+ * How: each thread claims a record (hp_slot) and holds its robust mutex for
+ * life, so the kernel marks the record when the thread dies. The block's
+ * offset enters the record in the same journaled commit that allocates it
+ * (so a rollback removes both), and leaves it by a plain store just before
+ * alloc returns; a free stores it before its critical section and clears it
+ * in the commit that frees. The record names the lock whose journal may
+ * hold its entries; a reaper takes that lock first (rolling back what the
+ * dead thread left half-done) and only then trusts the record. Reapers: a
+ * thread claiming a record (lowest first, so a dead process's record is
+ * reused soon), mproc__heap_reap(), mproc_heap_trim(), the checker, and an
+ * allocation about to fail with -ENOMEM.
  *
  * Fork: the mapping and the fd are inherited; nothing here is per-process
  * except the cached base/fd and the thread's arena choice.

@@ -26,10 +26,13 @@
  * Two journals are never both holding entries of one logical operation: a
  * slab is carved out of the page heap (page journal committed) before the
  * class links it (class journal), and unlinked and committed by the class
- * before it is given back to the page heap. A crash between the two only
- * leaks the span.
+ * before it is given back to the page heap. A crash between the two leaves
+ * an orphan slab that the class's next repairer gives back.
+ * The block a dead thread had in flight is recorded in its hp_slot (written
+ * in the same commits, see heap.c "Leak on kill") and freed by a reaper.
  *
- * Lock order: class lock (any arena) -> page lock. Never two class locks.
+ * Lock order: slot owner mutex (held for the thread's life, or by a reaper)
+ * -> class lock (any arena) -> page lock. Never two class locks.
  */
 #ifndef MPROC_HEAP_INT_H
 #define MPROC_HEAP_INT_H

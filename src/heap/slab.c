@@ -21,8 +21,9 @@
  * entirely under the class lock, so a death between the two steps leaves an
  * "orphan" slab (a SLAB span of this class, not linked, no block allocated)
  * that the next locker of the class, who gets MPROC_EOWNERDEAD, finds and
- * gives back to the page heap (reclaim_orphans). Nothing leaks but the one
- * block a dying process was allocating.
+ * gives back to the page heap (reclaim_orphans). The block a dying thread
+ * was allocating or freeing is in its in-flight record (take_block and
+ * free_locked set/clear it in their commits) and is freed by a reaper.
  *
  * Under memory pressure (-ENOMEM from the page heap) mproc__hp_trim() gives
  * every cached empty slab back and the allocation is retried once.
