@@ -695,14 +695,14 @@ static void scenario(record *r) {
   rec_free(r, 32, 13);
   /* Bigger than the cache: its first pages are kept up to the budget, the
    * rest punched; the next free finds the budget full and punches all. */
-  rec_alloc(r, 35, mproc__heap_cache_max() + ((size_t)8 << 20), 14);
-  rec_alloc(r, 34, (size_t)8 << 20, 14);
+  rec_alloc(r, 35, mproc__heap_cache_max() + ((size_t)2 << 20), 14);
+  rec_alloc(r, 34, (size_t)2 << 20, 14);
   rec_free(r, 35, 15);
   rec_free(r, 34, 15);
   if (mproc_heap_trim()) _exit(16);
   /* A cached span grown over its clean neighbour, right then left (see
    * cached_span_grows_into_clean_neighbour). */
-  const size_t M = (size_t)1 << 20;
+  const size_t M = (size_t)256 << 10; /* small units: each run is cheap */
   rec_alloc(r, 36, 3 * M, 17);
   rec_free(r, 36, 17);
   rec_alloc(r, 36, 5 * M, 17);
@@ -726,13 +726,13 @@ static void scenario(record *r) {
 static void killed_at_every_crash_point(void **state) {
   (void)state;
   if (!in_subproc()) {
-    /* In a fresh copy with an 8 MiB cache: the scenario's "bigger than the
+    /* In a fresh copy with a 2 MiB cache: the scenario's "bigger than the
      * cache" block stays small, and a cache left full by a kill does not
      * make the next run clear hundreds of MiB. */
-    assert_int_equal(run_self("killed_at_every_crash_point", NULL, "MPROC_HEAP_CACHE=8M"), 0);
+    assert_int_equal(run_self("killed_at_every_crash_point", NULL, "MPROC_HEAP_CACHE=2M"), 0);
     return;
   }
-  assert_int_equal(mproc__heap_cache_max(), (size_t)8 << 20);
+  assert_int_equal(mproc__heap_cache_max(), (size_t)2 << 20);
   record *r;
   MPROC_PASS(mproc_heap_alloc(sizeof *r, (void **)&r));
   size_t base = live_now();
