@@ -11,6 +11,10 @@
  *     Pool.apply. Then the idle pool's CPU use over one second.
  *  3. heavy() x 80 through the pool on 2 workers vs serially.
  *  4. map over 64 chunks of 4 MiB returning their length, bytes/s.
+ *  5. per start method (fork, forkserver, spawn): pool creation until the
+ *     first apply returned (Python: Pool(2) of the same method, same work),
+ *     then apply round trip and 1M-task map throughput once workers run
+ *     (raw = the fork pool's figure: how method-independent they are).
  */
 #include <linux/futex.h>
 #include <signal.h>
@@ -214,7 +218,81 @@ static int pid_task(const void *in, size_t n, void *out, mproc_task_ctx *c) {
   return 0;
 }
 
+static const char *method_name(int m) {
+  return m == MPROC_START_SPAWN ? "spawn" : m == MPROC_START_FORKSERVER ? "forkserver" : "fork";
+}
+
+/* Section 5: the same pool work with each start method. */
+static void bench_methods(void) {
+  enum { NC = 5, NA = 2000, NBA = 5 };
+  static const int methods[3] = {MPROC_START_FORK, MPROC_START_FORKSERVER, MPROC_START_SPAWN};
+  double apply_fork = -1, map_fork = -1;
+  long *in, *out;
+  if (mproc_heap_alloc(NMAP * sizeof(long), (void **)&in) ||
+      mproc_heap_alloc(NMAP * sizeof(long), (void **)&out))
+    return;
+  for (long i = 0; i < NMAP; i++) in[i] = i;
+  for (int mi = 0; mi < 3; mi++) {
+    int m = methods[mi];
+    char name[96], args[64];
+    mproc_pool_opts po = {.processes = 2, .start_method = m};
+    long x = 1, r;
+    /* creation: create returns once every worker runs; + the first apply */
+    double c[NC];
+    for (int k = 0; k < NC; k++) {
+      mproc_pool_t *q;
+      double t0 = bench_now();
+      if (mproc_pool_create(&q, &po)) {
+        printf("INFO  %s pool create failed\n", method_name(m));
+        return;
+      }
+      mproc_pool_apply(q, ident, &x, sizeof x, &r, sizeof r, NULL, NULL);
+      c[k] = bench_now() - t0;
+      mproc_pool_destroy(q);
+    }
+    snprintf(args, sizeof args, "create %s", method_name(m));
+    double py = bench_python("pool.py", args);
+    snprintf(name, sizeof name, "pool create(2)+1st apply [%s]", method_name(m));
+    bench_report(name, "s", 0, median(c, NC), -1, py);
+
+    mproc_pool_t *p;
+    if (mproc_pool_create(&p, &po)) return;
+    for (int i = 0; i < 1000; i++) mproc_pool_apply(p, ident, &x, sizeof x, &r, sizeof r, NULL, NULL);
+    double a[NBA];
+    for (int k = 0; k < NBA; k++) {
+      double t0 = bench_now();
+      for (int i = 0; i < NA; i++) mproc_pool_apply(p, ident, &x, sizeof x, &r, sizeof r, NULL, NULL);
+      a[k] = (bench_now() - t0) / NA * 1e6;
+    }
+    double us = median(a, NBA);
+    if (m == MPROC_START_FORK) apply_fork = us;
+    snprintf(name, sizeof name, "pool.apply round trip [%s] (raw: fork)", method_name(m));
+    bench_report(name, "us", 0, us, apply_fork, -1);
+
+    mproc_pool_map(p, sq, in, NMAP, sizeof(long), out, sizeof(long), NULL); /* warm */
+    double mm[3];
+    for (int k = 0; k < 3; k++) {
+      double t0 = bench_now();
+      int rc = mproc_pool_map(p, sq, in, NMAP, sizeof(long), out, sizeof(long), NULL);
+      mm[k] = NMAP / (bench_now() - t0);
+      if (rc || out[NMAP - 1] != (NMAP - 1) * (NMAP - 1)) printf("map [%s] wrong\n", method_name(m));
+    }
+    double tps = median(mm, 3);
+    if (m == MPROC_START_FORK) map_fork = tps;
+    snprintf(name, sizeof name, "pool.map 1M x*x default [%s] (raw: fork)", method_name(m));
+    bench_report(name, "tasks/s", 1, tps, map_fork, -1);
+    mproc_pool_destroy(p);
+  }
+  mproc_heap_free(in);
+  mproc_heap_free(out);
+}
+
 int main(int argc, char **argv) {
+  /* Spawn pools run this program again as their workers: register the
+   * task functions by name, then let a spawned worker take over. */
+  mproc_pool_register("sq", sq);
+  mproc_pool_register("ident", ident);
+  mproc_spawn_main(argc, argv);
   const char *only = argc > 1 ? argv[1] : "";
   mproc_pool_t *p;
   mproc_pool_opts po = {.processes = 2};
@@ -330,5 +408,6 @@ int main(int argc, char **argv) {
   mproc_pool_close(p);
   mproc_pool_join(p, -1);
   mproc_pool_destroy(p);
+  if (!*only || strstr("methods", only)) bench_methods();
   return 0;
 }

@@ -192,7 +192,7 @@ MPROC_EXPORT int mproc_heap_alloc(size_t size, void **out);
  * heap block: pointers outside the heap, into the middle of a block, to free
  * memory, and double frees are detected (a double free after the block was
  * handed out again cannot be told from a valid free). Large blocks' pages go
- * back to the OS (beyond a small resident reserve, see mproc_heap_trim);
+ * back to the OS (beyond a bounded resident cache, see mproc_heap_trim);
  * the first 4 KiB of a freed block keep their contents until reused, so an
  * object's "destroyed" magic stays readable. Thread- and crash-safe as
  * mproc_heap_alloc.
@@ -208,9 +208,12 @@ MPROC_EXPORT int mproc_heap_stats_get(mproc_heap_stats *st);
 MPROC_EXPORT int mproc_heap_contains(const void *p);
 
 /* Give memory the heap keeps for reuse back to the OS: empty slabs cached
- * per size class and recently freed spans kept resident (at most 1/16 of
- * the heap, 32 MiB). Returns 0, or an init error. The heap also does this by
- * itself before reporting -ENOMEM. Thread-safe. */
+ * per size class and recently freed spans kept resident (the cache: at
+ * most $MPROC_HEAP_CACHE bytes, a size like "64M" or a percentage of the
+ * heap like "10%", "0" for none; default 1/4 of the heap up to 256 MiB; an
+ * invalid value makes initialisation fail with -EINVAL). Returns 0, or an
+ * init error. The heap also does this by itself before reporting -ENOMEM.
+ * Thread-safe. */
 MPROC_EXPORT int mproc_heap_trim(void);
 
 /* @@SECTION sync: locks, semaphores, conditions, events, barriers @@ */
@@ -1019,19 +1022,43 @@ typedef int (*mproc_task_fn)(const void *in, size_t in_size, void *out,
  * later task fails with MPROC_ECHILDFAIL) instead of respawning forever. */
 typedef int (*mproc_pool_init_fn)(void *arg);
 
+/*
+ * Start methods of pools (docs/pool.md, "Start methods"):
+ *  - MPROC_START_FORK: workers are forks of the pool's thread; task
+ *    functions, the initializer and initarg may be any pointers.
+ *  - MPROC_START_FORKSERVER: workers are forked by this process's fork
+ *    server (safe in a multithreaded owner); MPROC_START_SPAWN: workers are
+ *    fresh execs of the program (the program's main() must call
+ *    mproc_pool_register() for its task functions, mproc_register_target()
+ *    for its initializer, then mproc_spawn_main()). With both, a worker
+ *    finds its functions by registered name: a task function passed as a
+ *    pointer must be registered with mproc_pool_register() and the
+ *    initializer with mproc_register_target() (else the call, or create,
+ *    returns MPROC_ENOTREG: nothing crashes in a worker), and initarg must be
+ *    NULL, point into the shared heap, or be copied (initarg_size).
+ * Callbacks run in the owner process: any pointer, with every method.
+ */
 typedef struct mproc_pool_opts {
   int processes;        /* workers; 0 = mproc_cpu_count(); clipped inside a
                            worker to the family limit (see below) */
   mproc_pool_init_fn initializer; /* NULL = none */
-  void *initarg;        /* passed to initializer (fork: any pointer) */
+  void *initarg;        /* passed to initializer (see initarg_size) */
   unsigned maxtasksperchild; /* chunks a worker runs before it is replaced;
                                 0 = unlimited (Python's None) */
-  int start_method;     /* MPROC_START_DEFAULT or MPROC_START_FORK; others
-                           give -ENOTSUP (see docs/pool.md) */
+  int start_method;     /* mproc_start_method_t; 0 = the family default
+                           (mproc_get_start_method()) at create time */
   double task_timeout;  /* default per-task timeout in seconds; 0 = none */
   unsigned retries;     /* default automatic retries of a chunk whose worker
                            died (not for timeouts or task errors); 0 = none */
   unsigned flags;       /* reserved, must be 0 */
+  const char *initializer_name; /* a name given to mproc_register_target():
+                                   the initializer (initializer may then be
+                                   NULL; if both are set they must agree) */
+  size_t initarg_size;  /* > 0: copy initarg_size bytes at initarg (at most
+                           64 MiB) into the shared heap at create; every
+                           worker's initializer gets a pointer to that copy.
+                           0: pass initarg as is (fork: any pointer; other
+                           methods: NULL or a pointer into the shared heap) */
 } mproc_pool_opts;
 
 /* A failed task's details (the analogue of the exception's text). */
@@ -1040,7 +1067,9 @@ typedef struct mproc_task_error {
   int signo;         /* signal that killed the worker (EWORKERDIED), else 0 */
   int exit_status;   /* worker's exit status when it exited, else -1 */
   size_t index;      /* index of the failed task within the call */
-  long peak_rss_kb;  /* worker's peak resident memory (EWORKERDIED), else 0 */
+  long peak_rss_kb;  /* worker's peak resident memory (EWORKERDIED), else 0;
+                        -1 when unknown (forkserver workers are not the
+                        pool's children: no rusage) */
   char message[256]; /* NUL-terminated text */
 } mproc_task_error;
 
@@ -1084,19 +1113,31 @@ typedef struct mproc_call_opts {
 /* Length limit of registered task names (bytes, without the NUL). */
 #define MPROC_POOL_NAME_MAX 47
 
-/* Register fn under a stable name so tasks can name it (call_opts.fn_name):
- * the same API can then run tasks in processes that do not share the
- * address space. Call in the parent before creating pools. -EINVAL (NULL,
- * empty or too long name), -EEXIST (name taken by another function),
- * -ENOSPC (table full, 256 names). Thread-safe. */
+/* Register fn under a stable name so tasks can name it (call_opts.fn_name),
+ * or be passed by pointer to a forkserver or spawn pool: workers that do
+ * not share the owner's address space find it by that name. Call it in
+ * main() before creating pools (spawn: before mproc_spawn_main(), so
+ * spawned workers register it too). Registering the same (name, fn) pair
+ * again is a no-op. 0; -EINVAL (NULL, empty or too long name), -EEXIST
+ * (name taken by another function), -ENOSPC (table full, 256 names).
+ * Thread-safe. */
 MPROC_EXPORT int mproc_pool_register(const char *name, mproc_task_fn fn);
 
 /*
- * Create a pool and start its workers (forked by the pool's thread, each
- * with PR_SET_PDEATHSIG so none outlives the owner). opts may be NULL.
- * Returns 0; -EINVAL (NULL p, processes < 0 or > 4096, flags, bad timeout);
- * -ENOTSUP (start method other than fork); -ENOMEM; -EAGAIN/-errno when
- * workers or the pool thread cannot be started.
+ * Create a pool and start its workers with the pool's start method (fork:
+ * forked by the pool's thread; forkserver: by the fork server; spawn: an
+ * exec of the program), each dying with the owner (PR_SET_PDEATHSIG, and
+ * for forkserver workers the server's death chain). Returns once every
+ * worker runs. opts may be NULL.
+ * Returns 0; -EINVAL (NULL p, processes < 0 or > 4096, flags, bad timeout,
+ * unknown start method, initializer and initializer_name naming different
+ * functions, initarg_size > 64 MiB or with NULL initarg, forkserver/spawn
+ * with an initarg outside the shared heap and initarg_size 0);
+ * MPROC_ENOTREG (forkserver/spawn with an initializer not registered with
+ * mproc_register_target, or an unknown initializer_name); -ENOMEM;
+ * -EAGAIN/-errno when workers or the pool thread cannot be started;
+ * MPROC_ECHILDFAIL when a spawned worker could not start (e.g. main() does
+ * not call mproc_spawn_main()).
  */
 MPROC_EXPORT int mproc_pool_create(mproc_pool_t **p, const mproc_pool_opts *opts);
 
@@ -1112,7 +1153,9 @@ MPROC_EXPORT int mproc_pool_size(const mproc_pool_t *p);
  * MPROC_EWORKERDIED, -ETIMEDOUT, the function's own code; MPROC_ETOOSHORT
  * when out_cap is too small (*out_size tells the size needed);
  * -EINVAL (NULL p, no fn and no name, in == NULL with in_size > 0);
- * MPROC_ENOTREG; MPROC_ESTATE after close/terminate; -EDESTROYED.
+ * MPROC_ENOTREG (fn_name not registered; forkserver/spawn pool with a fn
+ * not registered with mproc_pool_register); MPROC_ESTATE after
+ * close/terminate; -EDESTROYED.
  */
 MPROC_EXPORT int mproc_pool_apply(mproc_pool_t *p, mproc_task_fn fn,
                                   const void *in, size_t in_size, void *out,

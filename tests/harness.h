@@ -50,5 +50,8 @@ int mproc_test_count_shm(void);       /* entries in /dev/shm named mproc* */
  * ours); returns 1 if gone. Works for non-children too. */
 int mproc_test_wait_gone(pid_t pid, double timeout);
 double mproc_test_now(void);          /* CLOCK_MONOTONIC seconds */
+/* Reap child pid, require that it exited 0 and return the CPU seconds
+ * (user + system) it used: the probe for "no CPU while waiting". */
+double mproc_test_join_cpu(pid_t pid);
 
 #endif

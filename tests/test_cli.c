@@ -286,6 +286,16 @@ static void runv(res *r, const run_opts *ro, const char *const *args) {
     runv((r), (ro), a__);                                      \
   } while (0)
 
+/* Run mproc, then check its exit code and its whole stdout. */
+#define EXPECT_OUT(ro, want_code, want_out, ...)          \
+  do {                                                    \
+    res r__;                                              \
+    RUN(&r__, (ro), __VA_ARGS__);                         \
+    assert_int_equal(exit_code(&r__), (want_code));       \
+    assert_string_equal(r__.out, (want_out));             \
+    res_free(&r__);                                       \
+  } while (0)
+
 /* Sort the lines of s (for output whose order is not defined). */
 static int cmpstr(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
@@ -387,43 +397,30 @@ static void lines_from_stdin(void **state) {
 
 static void null_and_custom_delimiters(void **state) {
   (void)state;
-  res r;
   run_opts ro = {.in = "a\nx\0b c\0", .inlen = 8};
-  RUN(&r, &ro, "-k", "-0", "printf '[%s]\\n'");
-  assert_int_equal(exit_code(&r), 0);
-  assert_string_equal(r.out, "[a\nx]\n[b c]\n");
-  res_free(&r);
+  EXPECT_OUT(&ro, 0, "[a\nx]\n[b c]\n",
+             "-k", "-0", "printf '[%s]\\n'");
   run_opts ro2 = {.in = "1,2,3"};
-  RUN(&r, &ro2, "-k", "-d", ",", "echo", "n");
-  assert_int_equal(exit_code(&r), 0);
-  assert_string_equal(r.out, "n 1\nn 2\nn 3\n");
-  res_free(&r);
+  EXPECT_OUT(&ro2, 0, "n 1\nn 2\nn 3\n",
+             "-k", "-d", ",", "echo", "n");
 }
 
 static void all_combinations_of_sources(void **state) {
   (void)state;
-  res r;
-  RUN(&r, NULL, "-k", "echo", ":::", "a", "b", ":::", "1", "2", ":::", "x");
-  assert_int_equal(exit_code(&r), 0);
-  assert_string_equal(r.out, "a 1 x\na 2 x\nb 1 x\nb 2 x\n");
-  res_free(&r);
-  RUN(&r, NULL, "-k", "echo", "{2}{1}", ":::", "a", "b", ":::", "1", "2");
-  assert_string_equal(r.out, "1a\n2a\n1b\n2b\n");
-  res_free(&r);
+  EXPECT_OUT(NULL, 0, "a 1 x\na 2 x\nb 1 x\nb 2 x\n",
+             "-k", "echo", ":::", "a", "b", ":::", "1", "2", ":::", "x");
+  EXPECT_OUT(NULL, 0, "1a\n2a\n1b\n2b\n",
+             "-k", "echo", "{2}{1}", ":::", "a", "b", ":::", "1", "2");
 }
 
 static void linked_sources(void **state) {
   (void)state;
-  res r;
   /* :::+ pairs values; the shortest source decides. */
-  RUN(&r, NULL, "-k", "echo", ":::", "a", "b", "c", ":::+", "1", "2");
-  assert_int_equal(exit_code(&r), 0);
-  assert_string_equal(r.out, "a 1\nb 2\n");
-  res_free(&r);
+  EXPECT_OUT(NULL, 0, "a 1\nb 2\n",
+             "-k", "echo", ":::", "a", "b", "c", ":::+", "1", "2");
   /* --link: shorter sources wrap around. */
-  RUN(&r, NULL, "-k", "--link", "echo", ":::", "a", "b", ":::", "1", "2", "3");
-  assert_string_equal(r.out, "a 1\nb 2\na 3\n");
-  res_free(&r);
+  EXPECT_OUT(NULL, 0, "a 1\nb 2\na 3\n",
+             "-k", "--link", "echo", ":::", "a", "b", ":::", "1", "2", "3");
 }
 
 static void file_sources(void **state) {
@@ -432,13 +429,10 @@ static void file_sources(void **state) {
   spit(path_in("f1"), "x\ny\n");
   spit(path_in("f2"), "1\n2\n");
   res r;
-  RUN(&r, NULL, "-k", "echo", "::::", path_in("f1"), path_in("f2"));
-  assert_int_equal(exit_code(&r), 0);
-  assert_string_equal(r.out, "x 1\nx 2\ny 1\ny 2\n");
-  res_free(&r);
-  RUN(&r, NULL, "-k", "-a", path_in("f1"), "echo", ":::", "p");
-  assert_string_equal(r.out, "x p\ny p\n");
-  res_free(&r);
+  EXPECT_OUT(NULL, 0, "x 1\nx 2\ny 1\ny 2\n",
+             "-k", "echo", "::::", path_in("f1"), path_in("f2"));
+  EXPECT_OUT(NULL, 0, "x p\ny p\n",
+             "-k", "-a", path_in("f1"), "echo", ":::", "p");
   /* A missing file is an error before anything runs. */
   RUN(&r, NULL, "echo", "::::", path_in("missing"));
   assert_int_equal(exit_code(&r), 255);
@@ -450,33 +444,23 @@ static void file_sources(void **state) {
 
 static void stdin_file_source_with_list(void **state) {
   (void)state;
-  res r;
   run_opts ro = {.in = "a\nb\n"};
-  RUN(&r, &ro, "-k", "echo", "::::", "-", ":::", "1", "2");
-  assert_int_equal(exit_code(&r), 0);
-  assert_string_equal(r.out, "a 1\na 2\nb 1\nb 2\n");
-  res_free(&r);
+  EXPECT_OUT(&ro, 0, "a 1\na 2\nb 1\nb 2\n",
+             "-k", "echo", "::::", "-", ":::", "1", "2");
 }
 
 static void max_args_per_job(void **state) {
   (void)state;
-  res r;
-  RUN(&r, NULL, "-k", "-n", "2", "echo", ":::", "a", "b", "c", "d", "e");
-  assert_int_equal(exit_code(&r), 0);
-  assert_string_equal(r.out, "a b\nc d\ne\n");
-  res_free(&r);
-  RUN(&r, NULL, "-k", "-n2", "echo", "{2}-{1}", ":::", "a", "b", "c", "d");
-  assert_string_equal(r.out, "b-a\nd-c\n");
-  res_free(&r);
+  EXPECT_OUT(NULL, 0, "a b\nc d\ne\n",
+             "-k", "-n", "2", "echo", ":::", "a", "b", "c", "d", "e");
+  EXPECT_OUT(NULL, 0, "b-a\nd-c\n",
+             "-k", "-n2", "echo", "{2}-{1}", ":::", "a", "b", "c", "d");
 }
 
 static void commands_from_input(void **state) {
   (void)state;
-  res r;
-  RUN(&r, NULL, "-k", ":::", "echo one", "echo two | tr a-z A-Z");
-  assert_int_equal(exit_code(&r), 0);
-  assert_string_equal(r.out, "one\nTWO\n");
-  res_free(&r);
+  EXPECT_OUT(NULL, 0, "one\nTWO\n",
+             "-k", ":::", "echo one", "echo two | tr a-z A-Z");
 }
 
 /* ------------------------------------------------- replacement strings */
@@ -489,21 +473,17 @@ static void replacement_strings(void **state) {
   assert_string_equal(r.out,
                       "dir/sub.x/file.tar.gz dir/sub.x/file.tar file.tar.gz dir/sub.x file.tar\n");
   res_free(&r);
-  RUN(&r, NULL, "-k", "echo", "{//}", "{/}", "{.}", ":::", "plain", "/root.c");
-  assert_string_equal(r.out, ". plain plain\n/ root.c /root\n");
-  res_free(&r);
+  EXPECT_OUT(NULL, 0, ". plain plain\n/ root.c /root\n",
+             "-k", "echo", "{//}", "{/}", "{.}", ":::", "plain", "/root.c");
   /* {#} job number, {%} slot (1 with -j1), {N} with modifiers. */
-  RUN(&r, NULL, "-k", "-j1", "echo", "{#}:{%}:{2/.}:{1}", ":::", "a", "b", ":::", "x/y.z");
-  assert_string_equal(r.out, "1:1:y:a\n2:1:y:b\n");
-  res_free(&r);
+  EXPECT_OUT(NULL, 0, "1:1:y:a\n2:1:y:b\n",
+             "-k", "-j1", "echo", "{#}:{%}:{2/.}:{1}", ":::", "a", "b", ":::", "x/y.z");
   /* Without a replacement string the argument is appended. */
-  RUN(&r, NULL, "echo", "pre", ":::", "x");
-  assert_string_equal(r.out, "pre x\n");
-  res_free(&r);
+  EXPECT_OUT(NULL, 0, "pre x\n",
+             "echo", "pre", ":::", "x");
   /* Not a replacement string: left alone. */
-  RUN(&r, NULL, "echo", "{x}", "{0}", ":::", "v");
-  assert_string_equal(r.out, "{x} {0} v\n");
-  res_free(&r);
+  EXPECT_OUT(NULL, 0, "{x} {0} v\n",
+             "echo", "{x}", "{0}", ":::", "v");
 }
 
 static void slots_are_distinct_when_parallel(void **state) {
@@ -542,11 +522,8 @@ static void job_counts(void **state) {
 
 static void environment_seq_and_slot(void **state) {
   (void)state;
-  res r;
-  RUN(&r, NULL, "-k", "-j1", "echo $PARALLEL_SEQ $PARALLEL_JOBSLOT {}", ":::", "a", "b");
-  assert_int_equal(exit_code(&r), 0);
-  assert_string_equal(r.out, "1 1 a\n2 1 b\n");
-  res_free(&r);
+  EXPECT_OUT(NULL, 0, "1 1 a\n2 1 b\n",
+             "-k", "-j1", "echo $PARALLEL_SEQ $PARALLEL_JOBSLOT {}", ":::", "a", "b");
 }
 
 /* ------------------------------------------------------------- quoting */
@@ -561,21 +538,17 @@ static void quoting_in_shell_commands(void **state) {
   assert_string_equal(r.out, "<a b>\n<it's>\n<$HOME>\n<`id`>\n<x\"y>\n<back\\slash>\n<semi;colon>\n<>\n");
   res_free(&r);
   /* Direct exec: each value is one argv entry, no shell involved. */
-  RUN(&r, NULL, "-k", "-j1", "printf", "%s=", ":::", "a  b", "it's", "$HOME");
-  assert_string_equal(r.out, "a  b=it's=$HOME=");
-  res_free(&r);
-  RUN(&r, NULL, "-k", "echo", ":::", "a  b", "it's");
-  assert_string_equal(r.out, "a  b\nit's\n");
-  res_free(&r);
+  EXPECT_OUT(NULL, 0, "a  b=it's=$HOME=",
+             "-k", "-j1", "printf", "%s=", ":::", "a  b", "it's", "$HOME");
+  EXPECT_OUT(NULL, 0, "a  b\nit's\n",
+             "-k", "echo", ":::", "a  b", "it's");
 }
 
 static void shell_syntax_runs_through_sh(void **state) {
   (void)state;
   res r;
-  RUN(&r, NULL, "-k", "echo {} | tr a-z A-Z", ":::", "ab", "cd");
-  assert_int_equal(exit_code(&r), 0);
-  assert_string_equal(r.out, "AB\nCD\n");
-  res_free(&r);
+  EXPECT_OUT(NULL, 0, "AB\nCD\n",
+             "-k", "echo {} | tr a-z A-Z", ":::", "ab", "cd");
   /* A builtin is not in PATH: it runs through the shell. */
   RUN(&r, NULL, "cd", ":::", "/", "/tmp");
   assert_int_equal(exit_code(&r), 0);
@@ -592,10 +565,8 @@ static void dry_run_prints_and_runs_nothing(void **state) {
   (void)state;
   tmpdir_make();
   res r;
-  RUN(&r, NULL, "--dry-run", "echo", "a b", "{}", ":::", "it's");
-  assert_int_equal(exit_code(&r), 0);
-  assert_string_equal(r.out, "echo a b 'it'\\''s'\n");
-  res_free(&r);
+  EXPECT_OUT(NULL, 0, "echo a b 'it'\\''s'\n",
+             "--dry-run", "echo", "a b", "{}", ":::", "it's");
   RUN(&r, NULL, "--dry-run", "-k", "touch", ":::", path_in("f1"), path_in("f 2"));
   assert_int_equal(exit_code(&r), 0);
   char want[2 * PATH_MAX];
@@ -669,11 +640,8 @@ static void tag_prefixes_lines(void **state) {
 
 static void ungrouped_output(void **state) {
   (void)state;
-  res r;
-  RUN(&r, NULL, "-u", "-j1", "echo", ":::", "a", "b");
-  assert_int_equal(exit_code(&r), 0);
-  assert_string_equal(r.out, "a\nb\n");
-  res_free(&r);
+  EXPECT_OUT(NULL, 0, "a\nb\n",
+             "-u", "-j1", "echo", ":::", "a", "b");
 }
 
 static void jobs_get_dev_null_as_stdin(void **state) {
@@ -925,10 +893,8 @@ static void timeout_kills_group_ignoring_term(void **state) {
   free(log);
   res_free(&r);
   /* Jobs that finish in time are not affected. */
-  RUN(&r, NULL, "--timeout", "5", "echo", ":::", "ok");
-  assert_int_equal(exit_code(&r), 0);
-  assert_string_equal(r.out, "ok\n");
-  res_free(&r);
+  EXPECT_OUT(NULL, 0, "ok\n",
+             "--timeout", "5", "echo", ":::", "ok");
   tmpdir_remove();
 }
 

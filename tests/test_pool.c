@@ -94,9 +94,15 @@ static size_t heap_live(void) {
 
 /* ---- basics ---- */
 
+static int init_never(void *arg) {
+  (void)arg;
+  return 0;
+}
+
 static void test_create_bad(void **s) {
   (void)s;
   mproc_pool_t *p;
+  int x;
   MPROC_ASSERT_RC(mproc_pool_create(NULL, NULL), -EINVAL);
   mproc_pool_opts o = {.processes = -1};
   MPROC_ASSERT_RC(mproc_pool_create(&p, &o), -EINVAL);
@@ -106,13 +112,18 @@ static void test_create_bad(void **s) {
   MPROC_ASSERT_RC(mproc_pool_create(&p, &o), -EINVAL);
   o = (mproc_pool_opts){.task_timeout = -1};
   MPROC_ASSERT_RC(mproc_pool_create(&p, &o), -EINVAL);
-  o = (mproc_pool_opts){.start_method = MPROC_START_SPAWN};
-  MPROC_ASSERT_RC(mproc_pool_create(&p, &o), -ENOTSUP);
+  /* spawn: an initializer never registered as a target, an initarg the
+   * exec'd worker cannot see (test_pool_methods.c has the rest) */
+  o = (mproc_pool_opts){.start_method = MPROC_START_SPAWN, .initializer = init_never};
+  MPROC_ASSERT_RC(mproc_pool_create(&p, &o), MPROC_ENOTREG);
+  o = (mproc_pool_opts){.start_method = MPROC_START_SPAWN, .initarg = &x};
+  MPROC_ASSERT_RC(mproc_pool_create(&p, &o), -EINVAL);
+  o = (mproc_pool_opts){.start_method = -1};
+  MPROC_ASSERT_RC(mproc_pool_create(&p, &o), -EINVAL);
   o = (mproc_pool_opts){.start_method = 99};
   MPROC_ASSERT_RC(mproc_pool_create(&p, &o), -EINVAL);
   MPROC_ASSERT_RC(mproc_pool_destroy(NULL), 0);
   MPROC_ASSERT_RC(mproc_pool_size(NULL), -EINVAL);
-  int x;
   MPROC_ASSERT_RC(mproc_pool_close((mproc_pool_t *)&x), -EINVAL);
 }
 

@@ -8,6 +8,8 @@ import sys
 import time
 from multiprocessing.connection import Client, Listener
 
+from pingpong import echo, roundtrip_us
+
 KEY = b"bench authkey"
 
 
@@ -18,12 +20,7 @@ def serve(path, mode, n, ready):
             for _ in range(n):
                 l.accept().close()
         else:
-            c = l.accept()
-            try:
-                while True:
-                    c.send_bytes(c.recv_bytes())
-            except EOFError:
-                pass
+            echo(l.accept())
 
 
 def main():
@@ -39,21 +36,13 @@ def main():
         t0 = time.perf_counter()
         for _ in range(n):
             Client(path, authkey=KEY).close()
-        dt = time.perf_counter() - t0
+        us = (time.perf_counter() - t0) / n * 1e6
     else:
         c = Client(path, authkey=KEY)
-        m = b"x" * 64
-        for _ in range(500):
-            c.send_bytes(m)
-            c.recv_bytes()
-        t0 = time.perf_counter()
-        for _ in range(n):
-            c.send_bytes(m)
-            c.recv_bytes()
-        dt = time.perf_counter() - t0
+        us = roundtrip_us(c, n)
         c.close()
     p.join()
-    print(dt / n * 1e6)
+    print(us)
 
 
 if __name__ == "__main__":

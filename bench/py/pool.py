@@ -6,6 +6,8 @@ usage: pool.py MODE [N] [CHUNKSIZE]
   apply     Pool(2).apply(ident, (1,)) round trip, N times      -> microseconds
   heavy     Pool(2).map(heavy_c_like, range(80)) vs serial      -> speed-up
   bigmap    Pool(2).map(len, 64 chunks of 4 MiB)                -> bytes/s
+  create M  Pool(2) with start method M (fork, forkserver, spawn) until
+            the first apply returned, median of 3            -> seconds
 Chunksize 0 means Python's default.
 """
 import os
@@ -18,6 +20,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 
 import time  # noqa: E402
 import math  # noqa: E402
+import multiprocessing  # noqa: E402
 from multiprocessing import Pool  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 
@@ -41,7 +44,7 @@ def heavy(n):
 
 def main():
     mode = sys.argv[1]
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    n = int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2].isdigit() else 0
     cs = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     if mode == "map":
         with Pool(2) as p:
@@ -79,6 +82,15 @@ def main():
             dt = time.perf_counter() - t
         assert sum(r) == 64 * (4 << 20)
         print(sum(r) / dt)
+    elif mode == "create":
+        ctx = multiprocessing.get_context(sys.argv[2])
+        runs = []
+        for _ in range(3):
+            t = time.perf_counter()
+            with ctx.Pool(2) as p:
+                p.apply(ident, (1,))
+                runs.append(time.perf_counter() - t)
+        print(sorted(runs)[1])
     else:
         raise SystemExit("unknown mode")
 

@@ -258,16 +258,7 @@ int mproc_conn_poll(mproc_conn_t *c, double timeout) {
   if (!c->can_read) return -EPERM;
   if (c->hdr_done || c->broken) return 1;
   struct timespec dlb, *dl = mproc__deadline(timeout, &dlb);
-  struct pollfd p = {.fd = c->fd, .events = POLLIN};
-  for (;;) {
-    int r = poll(&p, 1, mproc__deadline_ms(dl));
-    if (r > 0) return 1;
-    if (r == 0) {
-      if (mproc__deadline_passed(dl)) return 0;
-      continue;
-    }
-    if (errno != EINTR) return -errno;
-  }
+  return wait_in(c, dl);
 }
 
 int mproc_conn_fileno(const mproc_conn_t *c) {

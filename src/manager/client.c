@@ -610,7 +610,7 @@ static int qget(mproc_mqueue_t *q, void *buf, size_t cap, size_t *len, void **du
   } else {
     *len = rep.f[0].len;
     if (rep.f[0].len > cap) rc = MPROC_ETOOSHORT; /* cannot happen: checked server-side */
-    else if (rep.f[0].len) memcpy(buf, rep.f[0].p, rep.f[0].len);
+    else if (rep.f[0].len && buf) memcpy(buf, rep.f[0].p, rep.f[0].len);
   }
   free(rep.mem);
   return rc;

@@ -23,15 +23,6 @@
 #include "platform/platform.h"
 #include "pool/pool_internal.h"
 
-static int resolve(mproc_task_fn fn, const mproc_call_opts *o, const char **name) {
-  *name = o ? o->fn_name : NULL;
-  if (*name) {
-    if (!**name || strlen(*name) > MPROC_POOL_NAME_MAX) return -EINVAL;
-    if (!mproc__pool_lookup(*name)) return MPROC_ENOTREG;
-    return 0;
-  }
-  return fn ? 0 : -EINVAL;
-}
 
 static int opts_ok(const mproc_call_opts *o) {
   if (!o) return 1;
@@ -125,8 +116,8 @@ static int apply_build(mproc_pool_t *p, mproc_task_fn fn, const void *in,
   int rc = mproc__pool_check(p);
   if (rc) return rc;
   if ((in_size && !in) || !opts_ok(o)) return -EINVAL;
-  const char *name;
-  if ((rc = resolve(fn, o, &name))) return rc;
+  const char *name = o ? o->fn_name : NULL;
+  if ((rc = mproc__pool_resolve(p, &fn, &name))) return rc;
   mproc_buf b = {(void *)(uintptr_t)in, in_size};
   return build(p, fn, name, &b, 1, 0, NULL, 0, 1, o, flags, jp);
 }
@@ -213,8 +204,8 @@ static int map_build(mproc_pool_t *p, mproc_task_fn fn, const void *in, size_t n
   int rc = mproc__pool_check(p);
   if (rc) return rc;
   if (!opts_ok(o) || (n && (!in || !out))) return -EINVAL;
-  const char *name;
-  if ((rc = resolve(fn, o, &name))) return rc;
+  const char *name = o ? o->fn_name : NULL;
+  if ((rc = mproc__pool_resolve(p, &fn, &name))) return rc;
   if (n == 0) return 1;
   size_t cs = o && o->chunksize ? o->chunksize : mproc__pool_chunksize(n, p->nworkers);
   return build(p, fn, name, in, n, in_size, out, out_size, cs, o, flags, jp);

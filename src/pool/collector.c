@@ -39,6 +39,13 @@
 void mproc__pool_kick(pshared *sh) {
   if (atomic_load(&sh->coll_sleeping) &&
       atomic_exchange(&sh->coll_sleeping, 0)) {
+    if (sh->relay) {
+      /* Forkserver and spawn workers have no copy of the eventfd: they
+       * wake the owner's relay thread through the heap (launch.c). */
+      atomic_fetch_add(&sh->kickw, 1);
+      mproc__futex_wake(&sh->kickw, 1);
+      return;
+    }
     uint64_t one = 1;
     ssize_t r = write(sh->evfd, &one, sizeof one);
     (void)r;
@@ -215,7 +222,8 @@ static void recheck_all(mproc_pool_t *p) {
 static void describe(char *buf, size_t cap, int slot, pid_t pid, int code,
                      int signo, int status, long rss_kb) {
   char rss[48];
-  if (rss_kb >= 1024) snprintf(rss, sizeof rss, "%.1f MiB", (double)rss_kb / 1024.0);
+  if (rss_kb < 0) snprintf(rss, sizeof rss, "unknown (forkserver worker)");
+  else if (rss_kb >= 1024) snprintf(rss, sizeof rss, "%.1f MiB", (double)rss_kb / 1024.0);
   else snprintf(rss, sizeof rss, "%ld KiB", rss_kb);
   if (code == -ETIMEDOUT)
     snprintf(buf, cap, "task timed out: worker %d (pid %d) killed and replaced; peak RSS %s",
@@ -297,30 +305,41 @@ static void reap(mproc_pool_t *p, int slot) {
   pwslot *ws = &sh->w[slot];
   int fd = p->pidfd[slot];
   if (fd < 0) return;
-  siginfo_t si;
-  struct rusage ru;
-  memset(&si, 0, sizeof si);
-  memset(&ru, 0, sizeof ru);
-  /* A death pipe's EOF means the worker is exiting: wait for it. */
-  long r = p->use_pidfd ? syscall(SYS_waitid, P_PIDFD, fd, &si, WEXITED | WNOHANG, &ru)
-                        : syscall(SYS_waitid, P_PID, p->pid[slot], &si, WEXITED, &ru);
-  if (r < 0 || si.si_pid == 0) return; /* not dead yet (spurious) */
+  int signo = 0, status = -1;
+  long rss_kb;
+  if (p->fsproc[slot]) {
+    /* A forkserver worker is the server's child: its status comes from
+     * the server, and there is no rusage for us. */
+    if (!mproc__pool_fs_reap(p, slot, &signo, &status)) return;
+    rss_kb = -1;
+  } else {
+    siginfo_t si;
+    struct rusage ru;
+    memset(&si, 0, sizeof si);
+    memset(&ru, 0, sizeof ru);
+    /* A death pipe's EOF means the worker is exiting: wait for it. */
+    long r = p->is_pidfd[slot]
+                 ? syscall(SYS_waitid, P_PIDFD, fd, &si, WEXITED | WNOHANG, &ru)
+                 : syscall(SYS_waitid, P_PID, p->pid[slot], &si, WEXITED, &ru);
+    if (r < 0 || si.si_pid == 0) return; /* not dead yet (spurious) */
+    if (si.si_code == CLD_EXITED) status = si.si_status;
+    else signo = si.si_status;
+    rss_kb = ru.ru_maxrss;
+  }
   /* Drain what the worker published before it died. */
   drain(p);
   pthread_mutex_lock(&p->mu);
   epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
   close(fd);
+  mproc__pool_fs_forget(p, slot);
   p->pidfd[slot] = -1;
   p->nalive--;
-  int signo = 0, status = -1;
-  if (si.si_code == CLD_EXITED) status = si.si_status;
-  else signo = si.si_status;
   int normal = status == 0 && (atomic_load(&ws->retiring) || atomic_load(&sh->stop));
   int init_failed = atomic_load(&ws->init_failed);
   int code = p->kill_reason[slot] ? p->kill_reason[slot] : MPROC_EWORKERDIED;
   if (p->state == PS_TERMINATED) code = -ECANCELED;
   if (!normal && !init_failed && code == MPROC_EWORKERDIED) p->deaths++;
-  recover(p, slot, code, signo, status, ru.ru_maxrss);
+  recover(p, slot, code, signo, status, rss_kb);
   atomic_store(&ws->hazard, NULL);
   /* Fold the incarnation's counters into the slot's history. */
   uint64_t d = atomic_load(&ws->tasks_done), f = atomic_load(&ws->tasks_failed);
@@ -334,8 +353,14 @@ static void reap(mproc_pool_t *p, int slot) {
   atomic_store(&ws->busy_ns, 0);
   if (init_failed && !p->broken) {
     p->broken = 1;
-    snprintf(p->broken_msg, sizeof p->broken_msg,
-             "pool initializer failed in worker %d (pid %d): pool is broken", slot, (int)ws->pid);
+    if (init_failed == 2)
+      snprintf(p->broken_msg, sizeof p->broken_msg,
+               "initializer '%s' not registered in worker %d: pool broken", sh->init_name,
+               slot);
+    else
+      snprintf(p->broken_msg, sizeof p->broken_msg,
+               "pool initializer failed in worker %d (pid %d): pool is broken", slot,
+               (int)ws->pid);
     for (pjob *j = p->outstanding; j; j = j->lnext)
       mproc__pool_job_cancel(p, j, MPROC_ECHILDFAIL);
     p->recheck = 1;

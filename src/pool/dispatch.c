@@ -58,6 +58,24 @@ void mproc__pool_call_params(mproc_pool_t *p, const mproc_call_opts *o,
   if (*retries > 31) *retries = 31; /* 5 bits of attempts in a state word */
 }
 
+int mproc__pool_resolve(const mproc_pool_t *p, mproc_task_fn *fn, const char **name) {
+  if (*name) {
+    if (!**name || strlen(*name) > MPROC_POOL_NAME_MAX) return -EINVAL;
+    mproc_task_fn reg = mproc__pool_lookup(*name);
+    if (!reg) return MPROC_ENOTREG;
+    /* fork: the worker looks the name up (the pointer, if any, is unused);
+     * forkserver: the address is the worker's fallback (worker.c). */
+    if (p->sh->method != MPROC_START_FORK || !*fn) *fn = reg;
+    return 0;
+  }
+  if (!*fn) return -EINVAL;
+  if (p->sh->method == MPROC_START_FORK) return 0;
+  /* A worker that is not a fork cannot call an address of ours: it finds
+   * the function by its registered name, or the call fails here. */
+  *name = mproc__pool_name_of(*fn);
+  return *name ? 0 : MPROC_ENOTREG;
+}
+
 int mproc__pool_check(const mproc_pool_t *p) {
   if (!p || !mproc__heap_contains(p)) return -EINVAL;
   if (p->magic == MPROC__DEAD_MAGIC) return MPROC_EDESTROYED;

@@ -156,12 +156,7 @@ int mproc_pool_imap(mproc_pool_t *p, mproc_task_fn fn, mproc_gen_fn gen,
             o->retries < -1 || o->retries > 31 || (o->flags & ~MPROC_IMAP_UNORDERED)))
     return -EINVAL;
   const char *name = o ? o->fn_name : NULL;
-  if (name) {
-    if (!*name || strlen(name) > MPROC_POOL_NAME_MAX) return -EINVAL;
-    if (!mproc__pool_lookup(name)) return MPROC_ENOTREG;
-  } else if (!fn) {
-    return -EINVAL;
-  }
+  if ((rc = mproc__pool_resolve(p, &fn, &name))) return rc;
   pthread_mutex_lock(&p->mu);
   int running = p->state == PS_RUNNING;
   pthread_mutex_unlock(&p->mu);

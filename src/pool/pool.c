@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -53,6 +54,15 @@ int mproc_pool_register(const char *name, mproc_task_fn fn) {
   return rc;
 }
 
+const char *mproc__pool_name_of(mproc_task_fn fn) {
+  const char *name = NULL;
+  pthread_mutex_lock(&g_reg_mu);
+  for (int i = 0; i < g_nreg && !name; i++)
+    if (g_reg[i].fn == fn) name = g_reg[i].name;
+  pthread_mutex_unlock(&g_reg_mu);
+  return name; /* entries are never removed: stays valid */
+}
+
 mproc_task_fn mproc__pool_lookup(const char *name) {
   /* Workers call this without the lock: after fork only this thread
    * exists, and the table is append-only. */
@@ -72,7 +82,13 @@ static uint32_t spin_default(void) {
 }
 
 static void pool_free(mproc_pool_t *p) {
+  mproc__pool_relay_stop(p);
   if (p->epfd >= 0) close(p->epfd);
+  if (p->fsproc)
+    for (int i = 0; i < p->nworkers; i++) mproc__pool_fs_forget(p, i);
+  free(p->fsproc);
+  free(p->is_pidfd);
+  if (p->initarg_copy) mproc__heap_free(p->initarg_copy);
   if (p->sh) {
     if (p->sh->evfd >= 0) close(p->sh->evfd);
     p->sh->magic = MPROC__DEAD_MAGIC;
@@ -97,10 +113,30 @@ int mproc_pool_create(mproc_pool_t **out, const mproc_pool_opts *o) {
   if (o->processes < 0 || o->processes > POOL_MAX_WORKERS || o->flags) return -EINVAL;
   if (!(o->task_timeout >= 0 && o->task_timeout < 1e9) || o->retries > 31) return -EINVAL;
   if (o->start_method < 0 || o->start_method > MPROC_START_SPAWN) return -EINVAL;
-  if (o->start_method != MPROC_START_DEFAULT && o->start_method != MPROC_START_FORK)
-    return -ENOTSUP;
+  if (o->initarg_size > POOL_ARG_MAX || (o->initarg_size && !o->initarg)) return -EINVAL;
+  if (o->initializer_name &&
+      (!*o->initializer_name || strlen(o->initializer_name) > POOL_TNAME))
+    return -EINVAL;
   int rc = mproc__ensure_init();
   if (rc) return rc;
+  int method = o->start_method ? o->start_method : mproc_get_start_method();
+  /* Resolve the initializer: a fork worker calls the pointer; the others
+   * find it by its registered name (checked here, not in the worker). */
+  mproc_pool_init_fn init = o->initializer;
+  const char *init_name = o->initializer_name;
+  if (init_name) {
+    mproc_pool_init_fn reg = mproc__target_lookup(init_name);
+    if (!reg && (method != MPROC_START_FORK || !init)) return MPROC_ENOTREG;
+    if (init && reg && reg != init) return -EINVAL;
+    if (!init) init = reg;
+  } else if (init && method != MPROC_START_FORK) {
+    init_name = mproc__target_name_of(init);
+    if (!init_name) return MPROC_ENOTREG;
+  }
+  /* A worker that is not a fork sees only the heap. */
+  if (method != MPROC_START_FORK && !o->initarg_size && o->initarg &&
+      !mproc__heap_contains(o->initarg))
+    return -EINVAL;
   int want = o->processes ? o->processes : mproc_cpu_count();
   int n = want, ent = -1;
   rc = mproc__pool_family_acquire(want, mproc__pool_in_worker(), &n);
@@ -131,11 +167,15 @@ int mproc_pool_create(mproc_pool_t **out, const mproc_pool_opts *o) {
   p->pid = calloc((size_t)n, sizeof(pid_t));
   p->kill_reason = calloc((size_t)n, sizeof(int));
   p->respawn_due = calloc((size_t)n, sizeof(int));
+  p->is_pidfd = calloc((size_t)n, sizeof(int));
+  p->fsproc = calloc((size_t)n, sizeof(struct mproc_process *));
   rc = mproc__heap_alloc(sizeof(pshared) + sizeof(pwslot) * (size_t)n, &mem);
-  if (rc || !p->pidfd || !p->pid || !p->kill_reason || !p->respawn_due) {
-    if (!rc) rc = -ENOMEM;
-    else p->sh = NULL;
-    if (!rc) p->sh = mem;
+  if (rc || !p->pidfd || !p->pid || !p->kill_reason || !p->respawn_due || !p->is_pidfd ||
+      !p->fsproc) {
+    if (!rc) {
+      mproc__heap_free(mem); /* not initialised: pool_free must not see it */
+      rc = -ENOMEM;
+    }
     pool_free(p);
     return rc;
   }
@@ -146,8 +186,20 @@ int mproc_pool_create(mproc_pool_t **out, const mproc_pool_opts *o) {
   sh->evfd = -1;
   sh->maxtasks = o->maxtasksperchild;
   sh->spin_ns = spin_default();
-  sh->init = o->initializer;
+  sh->init = init;
   sh->initarg = o->initarg;
+  sh->method = method;
+  sh->relay = method != MPROC_START_FORK;
+  if (init_name) snprintf(sh->init_name, sizeof sh->init_name, "%s", init_name);
+  if (o->initarg_size) {
+    rc = mproc__heap_alloc(o->initarg_size, &p->initarg_copy);
+    if (rc) {
+      pool_free(p);
+      return rc;
+    }
+    memcpy(p->initarg_copy, o->initarg, o->initarg_size);
+    sh->initarg = p->initarg_copy;
+  }
   sh->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   p->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (sh->evfd < 0 || p->epfd < 0) {
@@ -157,6 +209,10 @@ int mproc_pool_create(mproc_pool_t **out, const mproc_pool_opts *o) {
   }
   struct epoll_event ev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
   epoll_ctl(p->epfd, EPOLL_CTL_ADD, sh->evfd, &ev);
+  if (sh->relay && (rc = mproc__pool_relay_start(p))) {
+    pool_free(p);
+    return rc;
+  }
 
   /* The pool thread forks the workers: it must not take the caller's
    * signals, and the workers' PDEATHSIG is tied to it. */

@@ -57,6 +57,9 @@
 #define POOL_CRING 1024     /* completion ring entries per worker */
 #define POOL_INLINE 16      /* variable results up to this size are inline */
 #define POOL_MSG 200        /* bytes of a job's first-error message */
+#define POOL_ARG_MAX ((size_t)64 << 20) /* largest initarg_size */
+#define POOL_TNAME 63       /* bytes of a registered target name (process layer) */
+#define POOL_WORKER_TARGET "mproc.pool.worker" /* spawn: the worker's target */
 
 /* Chunk state word. */
 enum { CK_PENDING = 0, CK_TAKEN = 1, CK_DONE = 2, CK_FAILED = 3, CK_CANCELLED = 4 };
@@ -180,8 +183,13 @@ typedef struct pshared {
   int evfd;                 /* eventfd waking the pool thread */
   uint32_t maxtasks;        /* maxtasksperchild */
   uint32_t spin_ns;         /* bounded spin before sleeping */
-  mproc_pool_init_fn init;
+  mproc_pool_init_fn init;   /* fork (and forkserver fallback) */
   void *initarg;
+  int32_t method;           /* MPROC_START_FORK/_FORKSERVER/_SPAWN */
+  uint32_t relay;           /* kicks go through kickw (non-fork pools) */
+  _Atomic uint32_t kickw;   /* futex: the owner's relay thread sleeps here */
+  _Atomic uint32_t relay_stop; /* owner: relay thread exits */
+  char init_name[POOL_TNAME + 1]; /* registered initializer, or "" */
   _Atomic(pjob *) jobs[POOL_JOB_RING];
   pwslot w[];               /* nworkers slots */
 } pshared;
@@ -224,6 +232,12 @@ struct mproc_pool {
   int joining;              /* join() asked the pool thread to finish */
   int started;              /* pool thread finished starting workers */
   int *kill_reason;         /* per slot: code for a kill we sent, 0 */
+  int *is_pidfd;            /* per slot: pidfd[] is a real pidfd */
+  struct mproc_process **fsproc; /* per slot: forkserver worker's request
+                               (status socket), NULL for fork/spawn */
+  pthread_t relay_thr;      /* non-fork pools: kickw -> eventfd relay */
+  int relay_started;
+  void *initarg_copy;       /* heap copy of initarg (initarg_size), or NULL */
   int *respawn_due;         /* per slot: spawn failed, retry later */
   /* stats (owner side, under mu) */
   uint64_t submitted, cancelled, rec_failed, rec_done, deaths, restarts,
@@ -306,6 +320,10 @@ void mproc__pool_call_params(mproc_pool_t *p, const mproc_call_opts *o,
                              double *timeout, uint32_t *retries);
 /* Validate a pool handle: 0, -EINVAL, -EDESTROYED. */
 int mproc__pool_check(const mproc_pool_t *p);
+/* Resolve a call's function: *name (may be NULL) and *fn as given;
+ * checks the name is registered and, for forkserver/spawn pools, finds the
+ * name of a plain pointer. 0, -EINVAL, MPROC_ENOTREG. */
+int mproc__pool_resolve(const mproc_pool_t *p, mproc_task_fn *fn, const char **name);
 /* Look a registered function up. */
 mproc_task_fn mproc__pool_lookup(const char *name);
 
@@ -317,6 +335,32 @@ int mproc__pool_spawn(mproc_pool_t *p, int i);
 void mproc__pool_signal(mproc_pool_t *p, int i, int sig);
 /* Non-zero inside a pool worker process. */
 int mproc__pool_in_worker(void);
+/* The worker's life in its own process (any start method): initializer,
+ * then the worker loop; never returns. */
+_Noreturn void mproc__pool_worker_main(pshared *sh, int slot);
+
+/* ---- from the process layer (src/process/process_int.h is not included
+ * here: its PS_* names clash with ours; launch.c includes it) ---- */
+int mproc__have_pidfd(void);
+mproc_target_fn mproc__target_lookup(const char *name);
+const char *mproc__target_name_of(mproc_target_fn fn);
+
+/* ---- launch.c (forkserver and spawn workers) ---- */
+/* Start the worker of slot i through the fork server or by spawn (pool
+ * thread, under mu; the slot was reset by mproc__pool_spawn). 0 or < 0. */
+int mproc__pool_launch(mproc_pool_t *p, int i);
+/* In a new fork worker: its process name and parent pid. */
+void mproc__pool_fork_identity(int slot, pid_t owner);
+/* Collect the exit of a forkserver worker whose pidfd fired: 1 with the
+ * status decoded (signo or status), 0 if it still runs. */
+int mproc__pool_fs_reap(mproc_pool_t *p, int i, int *signo, int *status);
+/* Forget slot i's forkserver request (close its status socket). */
+void mproc__pool_fs_forget(mproc_pool_t *p, int i);
+/* Relay thread of a non-fork pool (kickw futex -> eventfd). */
+int mproc__pool_relay_start(mproc_pool_t *p);
+void mproc__pool_relay_stop(mproc_pool_t *p);
+/* Name a registered task function has, or NULL. */
+const char *mproc__pool_name_of(mproc_task_fn fn);
 
 /* ---- collector.c ---- */
 void *mproc__pool_thread(void *arg);

@@ -35,16 +35,13 @@
 #include "platform/platform.h"
 #include "pool/pool_internal.h"
 
-/* From the process layer (src/process/process.c): pidfds usable here? */
-int mproc__have_pidfd(void);
-
 static int g_in_worker;
 
 int mproc__pool_in_worker(void) { return g_in_worker; }
 
 void mproc__pool_signal(mproc_pool_t *p, int i, int sig) {
   if (p->pidfd[i] < 0) return;
-  if (p->use_pidfd) mproc__pidfd_signal(p->pidfd[i], sig);
+  if (p->is_pidfd[i]) mproc__pidfd_signal(p->pidfd[i], sig);
   else kill(p->pid[i], sig);
 }
 
@@ -139,6 +136,11 @@ static uint64_t run_chunk(pshared *sh, pjob *j, uint32_t c, int slot, uint64_t t
   uint64_t lo = (uint64_t)c * j->chunksize, hi = lo + j->chunksize;
   if (hi > j->n) hi = j->n;
   mproc_task_fn fn = j->fn_name[0] ? mproc__pool_lookup(j->fn_name) : j->fn;
+  /* A forkserver worker is a copy of the program as it was when the server
+   * started: a name registered later is unknown here, but the address the
+   * owner resolved is valid in this image. (Never for spawn: another
+   * exec, other addresses.) */
+  if (!fn && sh->method == MPROC_START_FORKSERVER) fn = j->fn;
   mproc_task_ctx ctx = {.job = j, .ws = ws, .slot = slot};
   uint64_t nfail = 0;
   int timed = j->timeout > 0;
@@ -294,12 +296,22 @@ static void worker_loop(pshared *sh, int slot) {
   }
 }
 
-static void worker_main(mproc_pool_t *p, int slot) {
+_Noreturn void mproc__pool_worker_main(pshared *sh, int slot) {
   g_in_worker = 1;
-  pshared *sh = p->sh;
   pwslot *ws = &sh->w[slot];
-  if (sh->init) {
-    int rc = sh->init(sh->initarg);
+  mproc_pool_init_fn init = sh->init;
+  if (sh->method != MPROC_START_FORK && sh->init_name[0]) {
+    /* Found by name (checked registered in the owner at create). A
+     * forkserver worker may fall back to the address (see run_chunk). */
+    mproc_pool_init_fn reg = mproc__target_lookup(sh->init_name);
+    if (reg || sh->method == MPROC_START_SPAWN) init = reg;
+    if (!init) {
+      atomic_store(&ws->init_failed, 2); /* not registered in the worker */
+      _exit(3);
+    }
+  }
+  if (init) {
+    int rc = init(sh->initarg);
     if (rc) {
       atomic_store(&ws->init_failed, 1);
       _exit(3);
@@ -331,6 +343,7 @@ int mproc__pool_spawn(mproc_pool_t *p, int i) {
   if (!p->next_gen) p->next_gen = 1;
   ws->gen = p->next_gen;
   p->kill_reason[i] = 0;
+  if (sh->method != MPROC_START_FORK) return mproc__pool_launch(p, i);
 
   /* Without pidfds (valgrind lacks pidfd_open) the worker holds the write
    * end of a death pipe: its read end reports EOF when the worker is gone. */
@@ -360,8 +373,8 @@ int mproc__pool_spawn(mproc_pool_t *p, int i) {
     if (p->epfd >= 0) close(p->epfd);
     for (int k = 0; k < p->nworkers; k++)
       if (p->pidfd[k] >= 0) close(p->pidfd[k]);
-    worker_main(p, i);
-    _exit(0);
+    mproc__pool_fork_identity(i, parent);
+    mproc__pool_worker_main(p->sh, i);
   }
   int err = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -394,6 +407,7 @@ int mproc__pool_spawn(mproc_pool_t *p, int i) {
     return -err;
   }
   p->pidfd[i] = fd;
+  p->is_pidfd[i] = p->use_pidfd;
   p->pid[i] = pid;
   ws->pid = pid;
   p->nalive++;

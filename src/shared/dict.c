@@ -358,58 +358,60 @@ out:
   return rc;
 }
 
+/* Check d, lock the shard of key and find the key: *at is its slot, or
+ * negative when absent. On success the caller holds (*sh)'s lock. */
+static int lock_find(mproc_dict_t *d, const void *key, size_t klen, shard **sh,
+                     int64_t *at) {
+  int rc = check(d);
+  if (rc) return rc;
+  uint64_t h = hash_key(d, key, klen);
+  *sh = SHARD(d, h);
+  if ((rc = lock(d, *sh))) return rc;
+  *at = find(*sh, key, klen, h, NULL);
+  return 0;
+}
+
+/* The value of key: copied into buf (val NULL) or into a malloc'd buffer
+ * returned in *val. */
+static int get_value(mproc_dict_t *d, const void *key, size_t klen, void *buf, size_t cap,
+                     void **val, size_t *vlen) {
+  int rc = bytes_ok(key, klen);
+  if (rc) return rc;
+  const void *v;
+  size_t n;
+  mproc__rreply rep = {0};
+  shard *sh = NULL;
+  if (is_dict_proxy(d)) {
+    if ((rc = r_get(d, key, klen, &rep))) return rc;
+    v = rep.f[0].p;
+    n = rep.f[0].len;
+  } else {
+    int64_t at;
+    if ((rc = lock_find(d, key, klen, &sh, &at))) return rc;
+    if (at < 0) {
+      unlock(sh);
+      return -ENOENT;
+    }
+    const entry *e = mproc__u2p(TBL(sh)[at].ptr);
+    v = e->data + e->klen;
+    n = e->vlen;
+  }
+  rc = val ? mproc__dup_out(v, n, val, vlen) : mproc__copy_out(v, n, buf, cap, vlen);
+  if (sh) unlock(sh);
+  free(rep.mem);
+  return rc;
+}
+
 int mproc_dict_get(mproc_dict_t *d, const void *key, size_t klen, void *buf, size_t cap,
                    size_t *vlen) {
   if (!d || !vlen || (!buf && cap)) return -EINVAL;
-  int rc = bytes_ok(key, klen);
-  if (rc) return rc;
-  if (is_dict_proxy(d)) {
-    mproc__rreply rep;
-    if ((rc = r_get(d, key, klen, &rep))) return rc;
-    rc = mproc__copy_out(rep.f[0].p, rep.f[0].len, buf, cap, vlen);
-    free(rep.mem);
-    return rc;
-  }
-  if ((rc = check(d))) return rc;
-  uint64_t h = hash_key(d, key, klen);
-  shard *sh = SHARD(d, h);
-  if ((rc = lock(d, sh))) return rc;
-  int64_t at = find(sh, key, klen, h, NULL);
-  if (at < 0) {
-    rc = -ENOENT;
-  } else {
-    const entry *e = mproc__u2p(TBL(sh)[at].ptr);
-    rc = mproc__copy_out(e->data + e->klen, e->vlen, buf, cap, vlen);
-  }
-  unlock(sh);
-  return rc;
+  return get_value(d, key, klen, buf, cap, NULL, vlen);
 }
 
 int mproc_dict_get_alloc(mproc_dict_t *d, const void *key, size_t klen, void **val,
                          size_t *vlen) {
   if (!d || !val) return -EINVAL;
-  int rc = bytes_ok(key, klen);
-  if (rc) return rc;
-  if (is_dict_proxy(d)) {
-    mproc__rreply rep;
-    if ((rc = r_get(d, key, klen, &rep))) return rc;
-    rc = mproc__dup_out(rep.f[0].p, rep.f[0].len, val, vlen);
-    free(rep.mem);
-    return rc;
-  }
-  if ((rc = check(d))) return rc;
-  uint64_t h = hash_key(d, key, klen);
-  shard *sh = SHARD(d, h);
-  if ((rc = lock(d, sh))) return rc;
-  int64_t at = find(sh, key, klen, h, NULL);
-  if (at < 0) {
-    rc = -ENOENT;
-  } else {
-    const entry *e = mproc__u2p(TBL(sh)[at].ptr);
-    rc = mproc__dup_out(e->data + e->klen, e->vlen, val, vlen);
-  }
-  unlock(sh);
-  return rc;
+  return get_value(d, key, klen, NULL, 0, val, vlen);
 }
 
 int mproc_dict_delete(mproc_dict_t *d, const void *key, size_t klen) {
@@ -420,11 +422,9 @@ int mproc_dict_delete(mproc_dict_t *d, const void *key, size_t klen) {
     mproc__rfield a[] = {mproc__rf_bytes(key, klen)};
     return mproc__remote(d, MPROC__OP_DICT_DEL, a, 1, NULL);
   }
-  if ((rc = check(d))) return rc;
-  uint64_t h = hash_key(d, key, klen);
-  shard *sh = SHARD(d, h);
-  if ((rc = lock(d, sh))) return rc;
-  int64_t at = find(sh, key, klen, h, NULL);
+  shard *sh;
+  int64_t at;
+  if ((rc = lock_find(d, key, klen, &sh, &at))) return rc;
   if (at < 0) {
     rc = -ENOENT;
   } else {
@@ -454,12 +454,11 @@ int mproc_dict_contains(mproc_dict_t *d, const void *key, size_t klen) {
     free(rep.mem);
     return rc ? rc : (r != 0);
   }
-  if ((rc = check(d))) return rc;
-  uint64_t h = hash_key(d, key, klen);
-  shard *sh = SHARD(d, h);
-  if ((rc = lock(d, sh))) return rc;
-  rc = find(sh, key, klen, h, NULL) >= 0;
+  shard *sh;
+  int64_t at;
+  if ((rc = lock_find(d, key, klen, &sh, &at))) return rc;
   unlock(sh);
+  rc = at >= 0;
   return rc;
 }
 
