@@ -192,7 +192,7 @@ MPROC_EXPORT int mproc_heap_alloc(size_t size, void **out);
  * heap block: pointers outside the heap, into the middle of a block, to free
  * memory, and double frees are detected (a double free after the block was
  * handed out again cannot be told from a valid free). Large blocks' pages go
- * back to the OS (beyond a small resident reserve, see mproc_heap_trim);
+ * back to the OS (beyond a bounded resident cache, see mproc_heap_trim);
  * the first 4 KiB of a freed block keep their contents until reused, so an
  * object's "destroyed" magic stays readable. Thread- and crash-safe as
  * mproc_heap_alloc.
@@ -208,9 +208,12 @@ MPROC_EXPORT int mproc_heap_stats_get(mproc_heap_stats *st);
 MPROC_EXPORT int mproc_heap_contains(const void *p);
 
 /* Give memory the heap keeps for reuse back to the OS: empty slabs cached
- * per size class and recently freed spans kept resident (at most 1/16 of
- * the heap, 32 MiB). Returns 0, or an init error. The heap also does this by
- * itself before reporting -ENOMEM. Thread-safe. */
+ * per size class and recently freed spans kept resident (the cache: at
+ * most $MPROC_HEAP_CACHE bytes, a size like "64M" or a percentage of the
+ * heap like "10%", "0" for none; default 1/4 of the heap up to 256 MiB; an
+ * invalid value makes initialisation fail with -EINVAL). Returns 0, or an
+ * init error. The heap also does this by itself before reporting -ENOMEM.
+ * Thread-safe. */
 MPROC_EXPORT int mproc_heap_trim(void);
 
 /* @@SECTION sync: locks, semaphores, conditions, events, barriers @@ */

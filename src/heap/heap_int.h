@@ -74,7 +74,9 @@ typedef struct hp_pageheap {
   uint64_t rbucket[HP_NBUCKET]; /* the same for retained (not punched) spans */
   uint64_t free_pages;         /* pages in free spans (clean and retained) */
   uint64_t dirty_pages;        /* pages in retained free spans */
-  uint64_t retain_max;         /* budget for dirty_pages (set at creation) */
+  uint64_t retain_max;         /* budget for dirty_pages (set at creation:
+                                  $MPROC_HEAP_CACHE, default 1/4 of the heap
+                                  up to 256 MiB) */
   uint64_t large_live;         /* LARGE spans (blocks) allocated */
   uint64_t large_pages;        /* pages in LARGE spans */
   uint64_t slab_pages;         /* pages in SLAB spans */
@@ -220,14 +222,16 @@ int mproc__hp_trylock(mproc__rmutex *m, hp_journal *j);
 void mproc__hp_unlock(mproc__rmutex *m);
 
 /* ---- page heap (page.c) ---- */
-void mproc__hp_pages_init(void); /* one free span of every data page */
+/* One free span of every data page; retain_pages is the cache budget. */
+void mproc__hp_pages_init(uint64_t retain_pages);
 /* Allocate npages as a span of kind LARGE or SLAB (cls/arena for SLAB).
  * Returns the head index, or UINT64_MAX when no span is big enough.
  * Caller holds the page lock; the journal is committed on return. On return
- * *dirty says what the caller must clear (after unlocking): 0 nothing (reads
- * as zero), 1 the first page, 2 the whole span (taken from retained memory). */
+ * pages [*zoff, *zoff + *zlen) of the span (relative) may hold old data and
+ * must be cleared by a caller that needs zeroes (after unlocking); the rest
+ * reads as zero (fresh memory). */
 uint64_t mproc__hp_span_alloc(uint64_t npages, unsigned kind, unsigned cls, unsigned arena,
-                              int *dirty);
+                              uint64_t *zoff, uint64_t *zlen);
 /* Free the span at head idx (LARGE or SLAB): punch its pages, coalesce,
  * commit. Caller holds the page lock. */
 void mproc__hp_span_free(uint64_t idx);

@@ -16,12 +16,20 @@
  *    the free until the span is reused or merged (a dirty head that becomes
  *    interior in a merge is punched then).
  *  - RETAINED (HP_F_ALLDIRTY on head and tail): freed recently and kept
- *    resident, contents left as they were, up to a budget (1/16 of the heap,
- *    at most 32 MiB). Punching and re-faulting costs ~10x a memset for
- *    blocks of tens of KiB, so a program that frees and allocates medium
+ *    resident, contents left as they were, up to a budget (the cache:
+ *    $MPROC_HEAP_CACHE, default 1/4 of the heap up to 256 MiB). Punching
+ *    and re-faulting costs ~10x a memset (a shared-memory fault allocates,
+ *    zeroes and maps each page: 256 MiB fault in ~110-240 ms, memset of
+ *    resident memory ~26 ms), so a program that frees and allocates large
  *    blocks in a loop reuses warm memory. Allocation clears what it takes
- *    from a retained span. Frees beyond the budget, and mproc_heap_trim(),
- *    and an allocation that would otherwise fail, punch retained spans.
+ *    from a retained span (unless the caller asked for MPROC__HEAP_UNINIT).
+ *    A free that does not fit the budget keeps what fits (the span's first
+ *    pages) and punches the rest; mproc_heap_trim(), and an allocation that
+ *    would otherwise fail, punch every retained span.
+ *  - An allocation prefers one retained span that fits; else a retained
+ *    span together with the clean free span next to it (find_mixed: a
+ *    block a little larger than what was freed, the common case of a
+ *    buffer rebuilt at a slightly different size); else a clean span.
  *
  * Invariants (checked by check.c):
  *  - every page belongs to exactly one span; walking heads by their n covers
@@ -99,7 +107,7 @@ static void put_free(uint64_t start, uint64_t total, int retained, unsigned head
   fl_push(start, total, retained);
 }
 
-void mproc__hp_pages_init(void) {
+void mproc__hp_pages_init(uint64_t retain_pages) {
   /* Runs before the heap is published: plain writes, no journal. */
   uint64_t n = mproc__hp->npages;
   hp_pe(0)->w0 = hp_w0(HP_K_FREE, HP_F_HEAD | (n == 1 ? HP_F_TAIL : 0), 0, 0, n);
@@ -107,8 +115,7 @@ void mproc__hp_pages_init(void) {
   hp_pe(0)->w1 = 0;
   mproc__hp->ph.bucket[mproc__hp_bucket_of(n)] = 1;
   mproc__hp->ph.free_pages = n;
-  uint64_t budget = n / 16;
-  mproc__hp->ph.retain_max = budget < (32u << 20) / HP_PAGE ? budget : (32u << 20) / HP_PAGE;
+  mproc__hp->ph.retain_max = retain_pages < n ? retain_pages : n;
 }
 
 /* Find a free span of at least npages in one kind's lists. */
@@ -130,30 +137,127 @@ static uint64_t find(uint64_t npages, int retained, uint64_t *have) {
   return UINT64_MAX;
 }
 
-uint64_t mproc__hp_span_alloc(uint64_t npages, unsigned kind, unsigned cls, unsigned arena,
-                              int *dirty) {
-  hp_pageheap *ph = &mproc__hp->ph;
-  if (npages == 0 || npages > ph->free_pages) return UINT64_MAX;
-  uint64_t have = 0;
-  /* Warm retained memory first; then clean spans. */
-  int retained = 1;
-  uint64_t idx = ph->dirty_pages >= npages ? find(npages, 1, &have) : UINT64_MAX;
-  if (idx == UINT64_MAX) {
-    retained = 0;
-    idx = find(npages, 0, &have);
+/* No retained span is big enough: find one whose clean free neighbour
+ * makes up the rest, so a large block reuses warm memory for most of its
+ * pages instead of faulting in fresh ones (a freed block that is reallocated
+ * a little bigger, e.g. 64 freed 4 MiB inputs and then one 256 MiB + 1 page
+ * copy of them). Bounded scan, largest buckets first. Returns the retained
+ * span's head or UINT64_MAX; *right says on which side the clean span is. */
+static uint64_t find_mixed(uint64_t npages, uint64_t *rn, uint64_t *c, uint64_t *cn, int *right) {
+  uint64_t np = mproc__hp->npages;
+  int budget = 64;
+  for (unsigned b = HP_NBUCKET; b-- > 0 && budget > 0;) {
+    uint64_t guard = np;
+    for (uint64_t i = mproc__hp->ph.rbucket[b]; i && guard-- && budget-- > 0;
+         i = link_next(hp_pe(i - 1)->w1)) {
+      uint64_t r = i - 1, n = hp_n(hp_pe(r)->w0);
+      if (r + n < np) {
+        uint64_t w = hp_pe(r + n)->w0;
+        if (hp_kind(w) == HP_K_FREE && (hp_flags(w) & HP_F_HEAD) && !is_retained(w) &&
+            n + hp_n(w) >= npages) {
+          *rn = n, *c = r + n, *cn = hp_n(w), *right = 1;
+          return r;
+        }
+      }
+      if (r > 0) {
+        uint64_t w = hp_pe(r - 1)->w0;
+        if (hp_kind(w) == HP_K_FREE && (hp_flags(w) & HP_F_TAIL) && !is_retained(w) &&
+            n + hp_n(w) >= npages) {
+          *rn = n, *c = r - hp_n(w), *cn = hp_n(w), *right = 0;
+          return r;
+        }
+      }
+    }
   }
-  if (idx == UINT64_MAX) return UINT64_MAX;
+  return UINT64_MAX;
+}
 
-  uint64_t hw = hp_pe(idx)->w0;
-  *dirty = retained ? 2 : (hp_flags(hw) & HP_F_DIRTY) ? 1 : 0;
-  fl_remove(idx, have, retained);
-  if (have > npages) put_free(idx + npages, have - npages, retained, 0);
+uint64_t mproc__hp_span_alloc(uint64_t npages, unsigned kind, unsigned cls, unsigned arena,
+                              uint64_t *zoff, uint64_t *zlen) {
+  hp_pageheap *ph = &mproc__hp->ph;
+  *zoff = *zlen = 0;
+  if (npages == 0 || npages > ph->free_pages) return UINT64_MAX;
+  uint64_t have = 0, idx, warm = 0; /* warm: retained pages taken */
+  /* Warm retained memory first; then retained plus a clean neighbour;
+   * then clean spans. */
+  idx = ph->dirty_pages >= npages ? find(npages, 1, &have) : UINT64_MAX;
+  if (idx != UINT64_MAX) {
+    fl_remove(idx, have, 1);
+    if (have > npages && kind == HP_K_SLAB) {
+      /* Slabs are carved from the end of a span, large blocks from the
+       * start: small and large memory stay apart, so a freed large block
+       * is not fenced in by a slab and can grow into its neighbour. */
+      put_free(idx, have - npages, 1, 0);
+      idx += have - npages;
+    } else if (have > npages) {
+      put_free(idx + npages, have - npages, 1, 0);
+    }
+    warm = npages;
+    *zlen = npages;
+  } else {
+    uint64_t rn = 0, c = 0, cn = 0;
+    int right = 0;
+    uint64_t r = ph->dirty_pages ? find_mixed(npages, &rn, &c, &cn, &right) : UINT64_MAX;
+    if (r != UINT64_MAX) {
+      unsigned cdirty = hp_flags(hp_pe(c)->w0) & HP_F_DIRTY;
+      fl_remove(r, rn, 1);
+      fl_remove(c, cn, 0);
+      /* The four old boundary tags become interior (or are rewritten
+       * below): clear them through the journal, so a rollback restores
+       * them and nothing stale looks like a span boundary. */
+      hp_jset(PJ(), &hp_pe(r)->w0, 0);
+      if (rn > 1) hp_jset(PJ(), &hp_pe(r + rn - 1)->w0, 0);
+      hp_jset(PJ(), &hp_pe(c)->w0, 0);
+      if (cn > 1) hp_jset(PJ(), &hp_pe(c + cn - 1)->w0, 0);
+      warm = rn;
+      if (right) {
+        /* [r .. r+rn) warm, then [c .. c+cn) clean: take from r. */
+        idx = r;
+        if (rn + cn > npages) put_free(r + npages, rn + cn - npages, 0, 0);
+        *zlen = rn + (cdirty ? 1 : 0);
+      } else {
+        /* [c .. c+cn) clean, then [r .. r+rn) warm: take the end. */
+        idx = r + rn - npages;
+        if (idx > c) put_free(c, idx - c, 0, cdirty);
+        if (idx == c && cdirty) {
+          *zlen = npages;
+        } else {
+          *zoff = r - idx;
+          *zlen = rn;
+        }
+      }
+    } else {
+      idx = find(npages, 0, &have);
+      if (idx == UINT64_MAX) return UINT64_MAX;
+      unsigned hdirty = hp_flags(hp_pe(idx)->w0) & HP_F_DIRTY;
+      fl_remove(idx, have, 0);
+      if (have > npages && kind == HP_K_SLAB) {
+        /* From the end (see above): the kept head page stays with the
+         * remainder, the slab's pages are all punched. */
+        put_free(idx, have - npages, 0, hdirty);
+        idx += have - npages;
+      } else {
+        if (hdirty) *zlen = 1;
+        if (have > npages) put_free(idx + npages, have - npages, 0, 0);
+      }
+    }
+  }
+
   uint64_t last = idx + npages - 1;
+  if (kind == HP_K_SLAB && *zoff == 0 && *zlen) {
+    /* A slab's header must read as zero before the span becomes a SLAB in
+     * committed state: an old header (magic, counts, bitmap) there would
+     * fool the orphan check if we died before the caller initialised it.
+     * The span is not reachable yet, so no journal. */
+    memset(hp_page(idx), 0, mproc__hp_cls[cls].first);
+    *zlen = 0; /* the blocks are cleared when handed out */
+  }
   if (kind == HP_K_SLAB) {
     /* Interior entries may be written without the journal: inside a FREE
-     * span they are "don't care", and a stale SLABPART never validates
-     * (its head must be a SLAB covering the page). The last page may be the
-     * old free tail, so it goes through the journal. */
+     * span they are "don't care" (the mixed path journaled the old
+     * boundaries above), and a stale SLABPART never validates (its head
+     * must be a SLAB covering the page). The last page may be the old free
+     * tail, so it goes through the journal. */
     for (uint64_t i = idx + 1; i < last; i++)
       hp_store(&hp_pe(i)->w0, hp_w0(HP_K_SLABPART, 0, 0, 0, idx));
     if (last > idx) hp_jset(PJ(), &hp_pe(last)->w0, hp_w0(HP_K_SLABPART, 0, 0, 0, idx));
@@ -166,7 +270,7 @@ uint64_t mproc__hp_span_alloc(uint64_t npages, unsigned kind, unsigned cls, unsi
     hp_jset(PJ(), &ph->large_live, ph->large_live + 1);
     hp_jset(PJ(), &ph->large_pages, ph->large_pages + npages);
   }
-  if (retained) hp_jset(PJ(), &ph->dirty_pages, ph->dirty_pages - npages);
+  if (warm) hp_jset(PJ(), &ph->dirty_pages, ph->dirty_pages - warm);
   hp_jset(PJ(), &ph->free_pages, ph->free_pages - npages);
   hp_commit(PJ());
   return idx;
@@ -237,19 +341,37 @@ void mproc__hp_span_free(uint64_t idx) {
   uint64_t w = hp_pe(idx)->w0;
   unsigned kind = hp_kind(w);
   uint64_t n = hp_n(w);
-  int retain = ph->dirty_pages + n <= ph->retain_max;
-  /* Punch first: if we die after it, the span is still allocated (now
-   * zero-filled); a clean free span is never dirty beyond its head page. */
-  int head_punched = retain ? 0 : punch_for_clean(idx, n, 0);
-  HP_CRASH_POINT();
-  insert_free(idx, n, retain, head_punched);
+  /* Keep as much of the span resident as the budget allows: all of it,
+   * its first `keep` pages (the rest punched), or none. */
+  uint64_t room = ph->retain_max > ph->dirty_pages ? ph->retain_max - ph->dirty_pages : 0;
+  uint64_t keep = n <= room ? n : room;
+  if (keep == n) {
+    insert_free(idx, n, 1, 0);
+  } else if (keep == 0) {
+    /* Punch first: if we die after it, the span is still allocated (now
+     * zero-filled); a clean free span is never dirty beyond its head page. */
+    int head_punched = punch_for_clean(idx, n, 0);
+    HP_CRASH_POINT();
+    insert_free(idx, n, 0, head_punched);
+  } else {
+    /* Split: [idx, idx+keep) retained, [idx+keep, idx+n) punched clean.
+     * The two tags at the cut are interior words of the span now (stale
+     * values there must not look like a neighbour's boundary): clear them
+     * through the journal before inserting either part. */
+    mproc__hp_punch(idx + keep, n - keep);
+    HP_CRASH_POINT();
+    hp_jset(PJ(), &hp_pe(idx + keep - 1)->w0, 0);
+    hp_jset(PJ(), &hp_pe(idx + keep)->w0, 0);
+    insert_free(idx + keep, n - keep, 0, 1);
+    insert_free(idx, keep, 1, 0);
+  }
   if (kind == HP_K_LARGE) {
     hp_jset(PJ(), &ph->large_live, ph->large_live - 1);
     hp_jset(PJ(), &ph->large_pages, ph->large_pages - n);
   } else {
     hp_jset(PJ(), &ph->slab_pages, ph->slab_pages - n);
   }
-  if (retain) hp_jset(PJ(), &ph->dirty_pages, ph->dirty_pages + n);
+  if (keep) hp_jset(PJ(), &ph->dirty_pages, ph->dirty_pages + keep);
   hp_jset(PJ(), &ph->free_pages, ph->free_pages + n);
   hp_commit(PJ());
 }

@@ -185,13 +185,13 @@ static int new_slab(hp_class *c, int cls, int arena) {
   hp_pageheap *ph = &mproc__hp->ph;
   int rc = mproc__hp_lock(&ph->lock, &ph->j);
   if (rc) return rc;
-  int dirty = 0;
-  uint64_t idx = mproc__hp_span_alloc(ci->pages, HP_K_SLAB, (unsigned)cls, (unsigned)arena, &dirty);
+  uint64_t zoff, zlen;
+  uint64_t idx = mproc__hp_span_alloc(ci->pages, HP_K_SLAB, (unsigned)cls, (unsigned)arena,
+                                      &zoff, &zlen);
   mproc__hp_unlock(&ph->lock);
   if (idx == UINT64_MAX) return -ENOMEM;
   hp_slab *s = slab_at(idx);
-  /* Only the header must start zeroed: blocks are cleared when handed out. */
-  if (dirty) memset(s, 0, ci->first);
+  /* The page heap cleared the header; blocks are cleared when handed out. */
   s->cls = (uint16_t)cls;
   s->arena = (uint16_t)arena;
   s->nfree = ci->nblocks;
@@ -255,8 +255,7 @@ static int alloc_once(int cls, void **out) {
 int mproc__hp_small_alloc(int cls, void **out) {
   int rc = alloc_once(cls, out);
   if (rc == -ENOMEM && mproc__hp_trim() > 0) rc = alloc_once(cls, out);
-  if (rc == 0) memset(*out, 0, mproc__hp_cls[cls].size);
-  return rc;
+  return rc; /* the caller clears the block (or not, if it asked so) */
 }
 
 size_t mproc__hp_trim(void) {
