@@ -1,6 +1,7 @@
 /* test_lock.c - Lock and RLock: every call, bad input, timeouts, owner
  * death (SIGKILL of a holder, also a recursive one), many processes on one
- * counter, no CPU while waiting. */
+ * counter, no CPU while waiting, both of two tight loopers progress, timed
+ * and forever waiters mixed (no lost wake-up), two sleepers on a dead owner. */
 #include <math.h>
 #include <pthread.h>
 
@@ -341,6 +342,159 @@ static void lock_waiter_uses_no_cpu(void **state) {
   rm(s);
 }
 
+/* ---- contention: fairness, mixed timed/forever waiters, dead owner ---- */
+
+typedef struct contend {
+  mproc_lock_t *lock;
+  volatile int stop;
+  volatile int started;
+  volatile int64_t turns[4];   /* acquisitions per child */
+  volatile int64_t timeouts;   /* timed acquires that gave up */
+  volatile int64_t inside;     /* processes inside the lock: must stay <= 1 */
+  volatile int64_t violations;
+  volatile int done;
+  volatile int results[4];
+} contend;
+
+static contend *contend_new(void) {
+  contend *c = su_shared(sizeof *c);
+  memset((void *)c, 0, sizeof *c);
+  MPROC_PASS(mproc_lock_create(&c->lock));
+  return c;
+}
+
+static void contend_free(contend *c) {
+  MPROC_PASS(mproc_lock_destroy(c->lock));
+  mproc_heap_free(c);
+}
+
+/* Child `me` of two: take the lock in a tight loop (the worst case for
+ * fairness: the holder re-takes it a few ns after releasing) until the
+ * parent says stop. */
+static int tight_locker(contend *c, int me) {
+  __atomic_fetch_add(&c->started, 1, __ATOMIC_SEQ_CST);
+  while (__atomic_load_n(&c->started, __ATOMIC_ACQUIRE) < 2) sched_yield();
+  while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+    CHILD_RC(mproc_lock_acquire(c->lock, -1), 0);
+    if (c->inside++ != 0) c->violations++;
+    c->turns[me]++;
+    c->inside--;
+    CHILD_RC(mproc_lock_release(c->lock), 0);
+  }
+  return 0;
+}
+static int tight0(void *a) { return tight_locker(a, 0); }
+static int tight1(void *a) { return tight_locker(a, 1); }
+
+/* Two processes hammering one Lock: both make progress (neither starves
+ * while the other loops), and mutual exclusion holds. */
+static void lock_two_processes_both_progress(void **state) {
+  (void)state;
+  contend *c = contend_new();
+  pid_t a = su_fork(tight0, c), b = su_fork(tight1, c);
+  double end = mproc_test_now() + 30;
+  while (mproc_test_now() < end && (c->turns[0] < 2000 || c->turns[1] < 2000)) usleep(2000);
+  __atomic_store_n(&c->stop, 1, __ATOMIC_RELEASE);
+  SU_JOIN_OK(a);
+  SU_JOIN_OK(b);
+  assert_true(c->turns[0] >= 2000);
+  assert_true(c->turns[1] >= 2000);
+  assert_int_equal(c->violations, 0);
+  contend_free(c);
+}
+
+/* Waiters with short timeouts, polls and forever waits mixed: a timed
+ * waiter that gives up must never strand a forever waiter asleep (a lost
+ * wake-up would hang it; the parent then sees `done` stuck and fails). */
+static int mixed_waiter(void *arg) {
+  contend *c = arg;
+  int me = (int)__atomic_fetch_add(&c->started, 1, __ATOMIC_SEQ_CST);
+  for (int i = 0; i < 3000; i++) {
+    int rc;
+    switch ((i + me) % 4) {
+      case 0: rc = mproc_lock_acquire(c->lock, 0.0002); break;
+      case 1: rc = mproc_lock_acquire(c->lock, 0); break;
+      default: rc = mproc_lock_acquire(c->lock, -1); break;
+    }
+    if (rc == MPROC_ETIMEDOUT) {
+      __atomic_fetch_add(&c->timeouts, 1, __ATOMIC_RELAXED);
+      continue;
+    }
+    CHILD_RC(rc, 0);
+    if (c->inside++ != 0) c->violations++;
+    c->turns[me]++;
+    if (i % 16 == 0) sched_yield(); /* sometimes hold it across a yield */
+    c->inside--;
+    CHILD_RC(mproc_lock_release(c->lock), 0);
+  }
+  __atomic_fetch_add(&c->done, 1, __ATOMIC_SEQ_CST);
+  return 0;
+}
+
+static void lock_mixed_timed_waiters(void **state) {
+  (void)state;
+  contend *c = contend_new();
+  pid_t p[4];
+  for (int i = 0; i < 4; i++) p[i] = su_fork(mixed_waiter, c);
+  int ok = su_await(&c->done, 4);
+  if (!ok)
+    for (int i = 0; i < 4; i++) kill(p[i], SIGKILL);
+  for (int i = 0; i < 4; i++) {
+    int st = su_wait(p[i], NULL);
+    if (ok) assert_int_equal(st, 0);
+  }
+  assert_true(ok);
+  assert_int_equal(c->violations, 0);
+  for (int i = 0; i < 4; i++) assert_true(c->turns[i] > 0);
+  MPROC_ASSERT_RC(mproc_lock_locked(c->lock), 0);
+  contend_free(c);
+}
+
+/* The holder dies while two processes sleep on the lock: the kernel wakes
+ * one, which gets MPROC_EOWNERDEAD; the other must still be woken when it
+ * is released (the WAITERS bit survives the dead owner's hand-over). */
+static int die_holding_lock(void *arg) {
+  contend *c = arg;
+  CHILD_RC(mproc_lock_acquire(c->lock, -1), 0);
+  c->started = 1;
+  for (;;) pause();
+}
+
+static int wait_forever(void *arg) {
+  contend *c = arg;
+  int rc = mproc_lock_acquire(c->lock, -1);
+  CHILD_CHECK(rc == 0 || rc == MPROC_EOWNERDEAD);
+  int me = (int)__atomic_fetch_add(&c->done, 1, __ATOMIC_SEQ_CST);
+  c->results[me] = rc;
+  su_sleep(0.05); /* let the other sleeper stay asleep a while */
+  CHILD_RC(mproc_lock_release(c->lock), 0);
+  return 0;
+}
+
+static void lock_owner_dies_two_sleepers(void **state) {
+  (void)state;
+  contend *c = contend_new();
+  pid_t h = su_fork(die_holding_lock, c);
+  assert_true(su_await(&c->started, 1));
+  pid_t w1 = su_fork(wait_forever, c), w2 = su_fork(wait_forever, c);
+  assert_true(su_await_sleeping(w1));
+  assert_true(su_await_sleeping(w2));
+  kill(h, SIGKILL);
+  assert_int_equal(su_wait(h, NULL), -SIGKILL);
+  int ok = su_await(&c->done, 2);
+  if (!ok) {
+    kill(w1, SIGKILL);
+    kill(w2, SIGKILL);
+  }
+  su_wait(w1, NULL);
+  su_wait(w2, NULL);
+  assert_true(ok);
+  assert_int_equal(c->results[0], MPROC_EOWNERDEAD);
+  assert_int_equal(c->results[1], 0);
+  MPROC_ASSERT_RC(mproc_lock_locked(c->lock), 0);
+  contend_free(c);
+}
+
 /* Chaos: workers update a pair (a, b) that must stay equal, under the
  * Lock and the RLock in turn; a killer SIGKILLs them at random, mid-update
  * included. Every acquire that finds a dead owner repairs the pair. In the
@@ -431,5 +585,8 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(lock_counter_exact),
     MPROC_TEST(lock_threads),
     MPROC_TEST(lock_waiter_uses_no_cpu),
+    MPROC_TEST(lock_two_processes_both_progress),
+    MPROC_TEST(lock_mixed_timed_waiters),
+    MPROC_TEST(lock_owner_dies_two_sleepers),
 };
 MPROC_TEST_MAIN(tests)

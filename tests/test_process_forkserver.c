@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -257,6 +259,15 @@ static int fail_socketpair(int d, int t, int p, int fds[2]) {
   return -1;
 }
 
+/* The lowest fd number process pid does not use. */
+static int lowest_free_fd(pid_t pid) {
+  char path[64];
+  for (int fd = 0;; fd++) {
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
+    if (access(path, F_OK) != 0) return fd;
+  }
+}
+
 static void fault_socketpair(void **state) {
   (void)state;
   int fds0 = mproc_test_count_fds();
@@ -267,14 +278,70 @@ static void fault_socketpair(void **state) {
   MPROC_PASS(mproc_set_start_method(MPROC_START_FORKSERVER));
   mproc_process_t *p = NULL;
   MPROC_PASS(mproc_process_create(&p, ret_arg, (void *)(intptr_t)3, NULL));
-  mproc__sys.socketpair = fail_socketpair;
+  /* The server makes each child's status socket and pidfd: out of fds
+   * there, the start fails with the server's error and nothing leaks. */
+  pid_t server = mproc__forkserver_pid();
+  struct rlimit lim, none;
+  assert_int_equal(prlimit(server, RLIMIT_NOFILE, NULL, &lim), 0);
+  none = lim;
+  none.rlim_cur = (rlim_t)lowest_free_fd(server); /* every lower one taken */
+  assert_int_equal(prlimit(server, RLIMIT_NOFILE, &none, NULL), 0);
   MPROC_ASSERT_RC(mproc_process_start(p), -EMFILE);
-  mproc__sys.socketpair = mproc__sys_real.socketpair;
+  assert_int_equal(prlimit(server, RLIMIT_NOFILE, &lim, NULL), 0);
   MPROC_PASS(mproc_process_start(p)); /* still startable */
   MPROC_PASS(mproc_process_join(p, 30));
+  assert_int_equal(mproc__forkserver_pid(), server); /* same server */
   mproc_process_destroy(p);
   mproc__forkserver_stop();
   assert_int_equal(mproc_test_count_fds(), fds0);
+  assert_int_equal(mproc_test_count_children(), 0);
+}
+
+/* The requester out of fds: the reply's pidfd and status socket do not
+ * fit, start fails with -EMFILE, the child is killed (and reaped by the
+ * server), nothing leaks and the server stays usable. */
+static void fault_requester_emfile(void **state) {
+  (void)state;
+  int fds00 = mproc_test_count_fds();
+  MPROC_PASS(mproc_set_start_method(MPROC_START_FORKSERVER));
+  int fds0 = mproc_test_count_fds();
+  mproc_process_t *p = NULL;
+  MPROC_PASS(mproc_process_create(&p, sleep_forever, NULL, NULL));
+  struct rlimit lim, low;
+  assert_int_equal(getrlimit(RLIMIT_NOFILE, &lim), 0);
+  /* No free fd below the limit: fill every hole below the highest open
+   * fd, then set the limit just above it. */
+  int hi = -1, fill[1024], nfill = 0;
+  for (int fd = 0; fd < 1024; fd++)
+    if (fcntl(fd, F_GETFD) >= 0) hi = fd;
+  assert_true(hi >= 0);
+  for (;;) {
+    int fd = dup(hi);
+    if (fd < 0) break;
+    if (fd > hi) {
+      close(fd);
+      break;
+    }
+    fill[nfill++] = fd;
+  }
+  low = lim;
+  low.rlim_cur = (rlim_t)hi + 1;
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+  int rc = mproc_process_start(p);
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+  for (int i = 0; i < nfill; i++) close(fill[i]);
+  MPROC_ASSERT_RC(rc, -EMFILE);
+  assert_int_equal(mproc_test_count_fds(), fds0);
+  mproc_process_destroy(p);
+  MPROC_PASS(mproc_process_create(&p, ret_arg, (void *)(intptr_t)4, NULL));
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  int code = -1;
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, 4);
+  mproc_process_destroy(p);
+  mproc__forkserver_stop();
+  assert_int_equal(mproc_test_count_fds(), fds00);
   assert_int_equal(mproc_test_count_children(), 0);
 }
 
@@ -403,6 +470,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(requester_exit_daemon),
     MPROC_TEST(fault_socketpair),
     MPROC_TEST(fault_server_fork),
+    MPROC_TEST(fault_requester_emfile),
 };
 
 MPROC_TEST_MAIN(tests)

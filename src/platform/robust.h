@@ -25,8 +25,9 @@
 
 typedef struct mproc__rmutex {
   _Atomic uint32_t word; /* owner tid | WAITERS | OWNER_DIED; 0 = free */
-  uint32_t spins;        /* adaptive spin estimate (relaxed atomics) */
-  uint64_t reserved;     /* keeps prev/next at glibc's offsets */
+  uint32_t spins;        /* adaptive spin budget in pauses (relaxed atomics) */
+  _Atomic uint32_t sleepers; /* threads in the sleep path (a hint, see .c) */
+  uint32_t reserved;     /* keeps prev/next at glibc's offsets */
   uint64_t reserved2;
   void *prev;            /* robust list links, valid while held */
   void *next;

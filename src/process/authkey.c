@@ -64,10 +64,15 @@ size_t mproc__authkey_copy(unsigned char *out) {
   return n;
 }
 
+/* Through a pointer: a forkserver's children are the only callers of
+ * memmove in some programs, and with lazy binding each of them would run
+ * the dynamic linker's symbol lookup (a dozen page faults) for it. */
+static void *(*volatile p_memmove)(void *, const void *, size_t) = memmove;
+
 void mproc__authkey_reset_child(const unsigned char *key, size_t len) {
   g_ak_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
   if (key && len && len <= MPROC_AUTHKEY_MAX) {
-    memmove(g_key, key, len);
+    p_memmove(g_key, key, len);
     g_key_len = len;
   }
 }

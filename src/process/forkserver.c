@@ -12,17 +12,26 @@
  *  - Death chain: the requester dies -> the server gets SIGKILL (its
  *    PR_SET_PDEATHSIG) -> the server's children get SIGKILL (theirs). So a
  *    forkserver child dies with the process that asked for it.
- *  - Protocol (all over AF_UNIX stream sockets, no file-system names):
- *      ctl: one socketpair between requester and server. Per start, the
- *           requester sends one byte with a fresh socket ("status socket")
- *           attached (SCM_RIGHTS).
- *      status socket: requester -> server: fs_req header, name, identity,
- *           arg bytes; server -> requester: int32 pid (or -errno) with the
- *           child's pidfd attached, later int32 exit code when the server
- *           reaped the child. The server opens the pidfd before it can
- *           reap the child, so the pid is never stale.
+ *  - Protocol (AF_UNIX stream sockets, no file-system names): one socket
+ *    pair "ctl" between requester and server; one round trip per start.
+ *    The requester sends fs_req, name, identity, authkey and arg bytes in
+ *    one sendmsg; the server forks and replies with an int32 pid (or
+ *    -errno) carrying two fds (SCM_RIGHTS): the child's pidfd and the
+ *    requester's end of a per-child "status socket" on which the server
+ *    later writes the int32 exit code when it reaped the child. The server
+ *    opens the pidfd before it can reap the child, so the pid is never
+ *    stale. ctl is shared by the requester's threads: a start holds
+ *    g_fs_mu for its whole exchange (starts are serialised by the registry
+ *    lock anyway).
+ *  - Cheap per start: the server makes the next status socket pair while
+ *    idle (after replying), so only fork + pidfd_open + one sendmsg are on
+ *    the critical path; the child only undoes the server's two signal
+ *    dispositions (SIGINT, SIGPIPE ignored) instead of resetting all 64,
+ *    and sets a signal mask only when the requester's was not empty.
  *  - The requester's sentinel is that pidfd (readable when the child
  *    exits); its exit code arrives on the status socket a moment later.
+ *    join waits on the status socket, not the pidfd: one wake-up, when the
+ *    code is there.
  *  - Targets and pointer args are passed as addresses: valid because the
  *    server is a fork of the requester (same binary, same mappings, same
  *    heap). Bytes passed with arg_size are copied through the socket.
@@ -64,16 +73,24 @@ static int g_fs_ctl = -1;   /* requester's end of ctl */
 
 /* ---- small socket helpers ---- */
 
-static int write_all(int fd, const void *buf, size_t n) {
-  const char *p = buf;
-  while (n) {
-    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+/* Send every byte of iov[0..n) (the array is consumed). 0 or -errno. */
+static int send_iov(int fd, struct iovec *iov, int n) {
+  while (n > 0) {
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    ssize_t w = sendmsg(fd, &msg, MSG_NOSIGNAL);
     if (w < 0) {
       if (errno == EINTR) continue;
       return -errno;
     }
-    p += w;
-    n -= (size_t)w;
+    while (n > 0 && (size_t)w >= iov->iov_len) {
+      w -= (ssize_t)iov->iov_len;
+      iov++;
+      n--;
+    }
+    if (n > 0) {
+      iov->iov_base = (char *)iov->iov_base + w;
+      iov->iov_len -= (size_t)w;
+    }
   }
   return 0;
 }
@@ -93,23 +110,23 @@ static int read_all(int fd, void *buf, size_t n) {
   return 0;
 }
 
-/* Send an int32 with an optional fd attached. */
-static int send_int_fd(int sock, int32_t v, int fd) {
+/* Send an int32 with nfds (0..2) fds attached. */
+static int send_int_fds(int sock, int32_t v, const int *fds, int nfds) {
   struct iovec iov = {.iov_base = &v, .iov_len = sizeof v};
   union {
-    char buf[CMSG_SPACE(sizeof(int))];
+    char buf[CMSG_SPACE(2 * sizeof(int))];
     struct cmsghdr align;
   } u;
   struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-  if (fd >= 0) {
+  if (nfds > 0) {
     memset(&u, 0, sizeof u);
     msg.msg_control = u.buf;
-    msg.msg_controllen = sizeof u.buf;
+    msg.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
   }
   for (;;) {
     ssize_t w = sendmsg(sock, &msg, MSG_NOSIGNAL);
@@ -119,30 +136,41 @@ static int send_int_fd(int sock, int32_t v, int fd) {
   }
 }
 
-/* Receive an int32 and the fd attached to it (-1 if none). 0, -EPIPE on
- * EOF, -errno. */
-static int recv_int_fd(int sock, int32_t *v, int *fd) {
+static int send_int_fd(int sock, int32_t v, int fd) {
+  return send_int_fds(sock, v, &fd, fd >= 0);
+}
+
+/* Receive an int32 and up to 2 fds attached to it (*nfds of them, in
+ * order). 0, -EPIPE on EOF, -EMFILE when the fds did not fit, -errno. */
+static int recv_int_fds(int sock, int32_t *v, int fds[2], int *nfds) {
   struct iovec iov = {.iov_base = v, .iov_len = sizeof *v};
   union {
-    char buf[CMSG_SPACE(sizeof(int))];
+    char buf[CMSG_SPACE(2 * sizeof(int))];
     struct cmsghdr align;
   } u;
   struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
                        .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-  *fd = -1;
+  *nfds = 0;
   ssize_t r;
   do r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
   while (r < 0 && errno == EINTR);
   if (r < 0) return -errno;
   for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-      memcpy(fd, CMSG_DATA(c), sizeof *fd);
-  if (r != (ssize_t)sizeof *v) {
-    if (*fd >= 0) close(*fd);
-    *fd = -1;
-    return -EPIPE;
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < n; i++) {
+        int fd;
+        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        if (*nfds < 2) fds[(*nfds)++] = fd;
+        else close(fd);
+      }
+    }
+  int rc = r != (ssize_t)sizeof *v ? -EPIPE : (msg.msg_flags & MSG_CTRUNC) ? -EMFILE : 0;
+  if (rc) {
+    for (int i = 0; i < *nfds; i++) close(fds[i]);
+    *nfds = 0;
   }
-  return 0;
+  return rc;
 }
 
 /* ---- the server ---- */
@@ -158,104 +186,143 @@ typedef struct fs_child {
 
 static fs_child *g_kids; /* server side only */
 static size_t g_nkids, g_capkids;
+/* Server side: the status socket pair for the next request, made while
+ * the server is idle so that it is not on a start's critical path. */
+static int g_next_st[2] = {-1, -1};
 
-/* Read one request from st and fork its child. Keeps st on success. */
-static void serve_one(int ctl, int st) {
+static void premake_status(void) {
+  if (g_next_st[0] >= 0) return;
+  if (mproc__sys.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g_next_st) < 0)
+    g_next_st[0] = g_next_st[1] = -1;
+}
+
+/* Read and throw away n bytes of a request we cannot serve. */
+static int skip_bytes(int ctl, uint64_t n) {
+  char buf[4096];
+  while (n) {
+    size_t k = n < sizeof buf ? (size_t)n : sizeof buf;
+    int rc = read_all(ctl, buf, k);
+    if (rc) return rc;
+    n -= k;
+  }
+  return 0;
+}
+
+/* Read one request from ctl, fork its child and reply on ctl. Returns -1
+ * when ctl is broken (the requester is gone, or the stream is out of step):
+ * the server then exits. */
+static int serve_one(int ctl) {
   fs_req h;
-  char *name = NULL, *ident = NULL, *arg = NULL;
+  char name[MPROC__NAME_MAX + 1], ident[MPROC__IDENT_MAX + 1];
   unsigned char key[MPROC_AUTHKEY_MAX];
-  if (read_all(st, &h, sizeof h) || h.magic != FS_MAGIC ||
+  char *arg = NULL;
+  if (read_all(ctl, &h, sizeof h) || h.magic != FS_MAGIC ||
       h.name_len > MPROC__NAME_MAX || h.ident_len > MPROC__IDENT_MAX ||
       h.arg_size > MPROC__ARG_MAX || h.authkey_len > MPROC_AUTHKEY_MAX)
-    goto drop;
-  name = calloc(1, (size_t)h.name_len + 1);
-  ident = calloc(1, (size_t)h.ident_len + 1);
-  arg = h.arg_size ? malloc(h.arg_size) : NULL;
-  if (!name || !ident || (h.arg_size && !arg)) {
-    send_int_fd(st, -ENOMEM, -1);
-    goto drop;
+    return -1;
+  /* name, identity and key in one read (they came in one sendmsg). */
+  char strs[MPROC__NAME_MAX + MPROC__IDENT_MAX + MPROC_AUTHKEY_MAX];
+  if (read_all(ctl, strs, (size_t)h.name_len + h.ident_len + h.authkey_len)) return -1;
+  memcpy(name, strs, h.name_len);
+  name[h.name_len] = 0;
+  memcpy(ident, strs + h.name_len, h.ident_len);
+  ident[h.ident_len] = 0;
+  memcpy(key, strs + h.name_len + h.ident_len, h.authkey_len);
+  int32_t e = 0;
+  if (h.arg_size && !(arg = malloc(h.arg_size))) {
+    if (skip_bytes(ctl, h.arg_size)) return -1;
+    e = -ENOMEM;
+  } else if (h.arg_size && read_all(ctl, arg, h.arg_size)) {
+    free(arg);
+    return -1;
   }
-  if (read_all(st, name, h.name_len) || read_all(st, ident, h.ident_len) ||
-      (h.arg_size && read_all(st, arg, h.arg_size)) ||
-      read_all(st, key, h.authkey_len))
-    goto drop;
-  if (g_nkids == g_capkids) {
+  if (!e && g_nkids == g_capkids) {
     size_t cap = g_capkids ? g_capkids * 2 : 16;
     fs_child *k = realloc(g_kids, cap * sizeof *k);
-    if (!k) {
-      send_int_fd(st, -ENOMEM, -1);
-      goto drop;
+    if (k) {
+      g_kids = k;
+      g_capkids = cap;
+    } else {
+      e = -ENOMEM;
     }
-    g_kids = k;
-    g_capkids = cap;
   }
-  pid_t server = getpid();
+  if (!e) {
+    premake_status(); /* normally made already, after the last request */
+    if (g_next_st[0] < 0) e = -errno;
+  }
   int have_pidfd = mproc__have_pidfd();
   int death[2] = {-1, -1};
-  if (!have_pidfd && mproc__sys.pipe2(death, O_CLOEXEC) < 0) {
-    send_int_fd(st, -errno, -1);
-    goto drop;
-  }
-  pid_t pid = mproc__sys.fork();
-  if (pid == 0) {
-    mproc__child_pdeathsig(server);
-    close(ctl);
-    close(st);
-    mproc__forkserver_reset_child(); /* closes and frees the server's table
-                                        (already done by the atfork hook) */
-    if (death[1] >= 0) {
-      close(death[0]);
-      mproc__set_death_fd(death[1]);
+  if (!e && !have_pidfd && mproc__sys.pipe2(death, O_CLOEXEC) < 0) e = -errno;
+  pid_t pid = -1;
+  /* Decided here, not in the child: a libc call only children make would
+   * be bound lazily by the dynamic linker in every one of them. */
+  sigset_t none;
+  sigemptyset(&none);
+  int set_mask = memcmp(&h.mask, &none, sizeof none) != 0;
+  if (!e) {
+    pid_t server = mproc__my_pid();
+    pid = mproc__sys.fork();
+    if (pid == 0) {
+      mproc__child_pdeathsig(server);
+      close(ctl);
+      /* Closes the status sockets (ours and the other children's) and
+       * frees the table; the atfork hook did it already. */
+      mproc__forkserver_reset_child();
+      if (death[1] >= 0) {
+        close(death[0]);
+        mproc__set_death_fd(death[1]);
+      }
+      /* The server runs with default dispositions except these two (see
+       * server_main), and with no signal blocked: undo just that, instead
+       * of ~64 sigaction calls per child. */
+      signal(SIGINT, SIG_DFL);
+      signal(SIGPIPE, SIG_DFL);
+      if (set_mask) pthread_sigmask(SIG_SETMASK, &h.mask, NULL);
+      mproc__child_spec spec = {
+          .target = (mproc_target_fn)(uintptr_t)h.target,
+          .arg = h.arg_size ? (void *)arg : (void *)(uintptr_t)h.arg,
+          .name = name,
+          .identity = ident,
+          .daemon = h.daemon,
+          .parent_pid = h.requester,
+          .start_method = h.start_method,
+          .authkey = h.authkey_len ? key : NULL,
+          .authkey_len = h.authkey_len,
+      };
+      mproc__child_main(&spec);
     }
-    mproc__reset_signal_dispositions();
-    pthread_sigmask(SIG_SETMASK, &h.mask, NULL);
-    mproc__child_spec spec = {
-        .target = (mproc_target_fn)(uintptr_t)h.target,
-        .arg = h.arg_size ? (void *)arg : (void *)(uintptr_t)h.arg,
-        .name = name,
-        .identity = ident,
-        .daemon = h.daemon,
-        .parent_pid = h.requester,
-        .start_method = h.start_method,
-        .authkey = h.authkey_len ? key : NULL,
-        .authkey_len = h.authkey_len,
-    };
-    mproc__child_main(&spec);
+    if (pid < 0) e = -errno;
   }
-  int e = -errno;
+  free(arg);
   if (death[1] >= 0) close(death[1]);
-  if (pid < 0) {
-    if (death[0] >= 0) close(death[0]);
-    send_int_fd(st, e, -1);
-    goto drop;
-  }
   int pidfd = death[0];
-  if (have_pidfd) {
+  if (!e && have_pidfd) {
     pidfd = mproc__sys.pidfd_open(pid, 0);
     if (pidfd < 0) {
       e = -errno;
       kill(pid, SIGKILL);
       while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
       }
-      send_int_fd(st, e, -1);
-      goto drop;
     }
   }
-  g_kids[g_nkids++] =
-      (fs_child){.pid = pid, .pidfd = pidfd, .is_pidfd = have_pidfd, .stfd = st};
-  /* If the requester is gone the reply fails; the child is then reaped and
-   * its status dropped like any other. Without pidfds the requester gets
-   * no fd and uses the status socket as its sentinel. */
-  send_int_fd(st, (int32_t)pid, have_pidfd ? pidfd : -1);
-  free(name);
-  free(ident);
-  free(arg);
-  return;
-drop:
-  close(st);
-  free(name);
-  free(ident);
-  free(arg);
+  if (e) {
+    if (death[0] >= 0) close(death[0]);
+    return send_int_fd(ctl, e, -1) ? -1 : 0;
+  }
+  g_kids[g_nkids++] = (fs_child){
+      .pid = pid, .pidfd = pidfd, .is_pidfd = have_pidfd, .stfd = g_next_st[0]};
+  /* The requester gets the child's pidfd (its sentinel) and its end of the
+   * status socket; without pidfds only the socket, which then serves as
+   * the sentinel too. */
+  int fds[2] = {pidfd, g_next_st[1]};
+  int rc = have_pidfd ? send_int_fds(ctl, (int32_t)pid, fds, 2)
+                      : send_int_fds(ctl, (int32_t)pid, fds + 1, 1);
+  close(g_next_st[1]);
+  g_next_st[0] = g_next_st[1] = -1;
+  /* If the requester is gone the child is reaped like any other and its
+   * status dropped; the server leaves once ctl reads EOF. */
+  premake_status();
+  return rc ? -1 : 0;
 }
 
 /* Reap kid i if it ended (blocking only when `block`). Returns 1 when it
@@ -287,6 +354,7 @@ _Noreturn static void server_main(int ctl) {
   sigset_t none;
   sigemptyset(&none);
   pthread_sigmask(SIG_SETMASK, &none, NULL);
+  premake_status();
   struct pollfd *pf = NULL;
   size_t cap = 0;
   for (;;) {
@@ -318,13 +386,7 @@ _Noreturn static void server_main(int ctl) {
         if (!reap_kid(i - 1, 0)) k->pipe_eof = 1;
       }
     }
-    if (pf[0].revents) {
-      int32_t one;
-      int st;
-      int rc = recv_int_fd(ctl, &one, &st);
-      if (rc == -EPIPE || (rc < 0 && rc != -EAGAIN)) break; /* requester gone */
-      if (st >= 0) serve_one(ctl, st);
-    }
+    if (pf[0].revents && serve_one(ctl) < 0) break; /* requester gone */
   }
   /* Our children die with us (their PR_SET_PDEATHSIG). */
   _exit(0);
@@ -411,36 +473,21 @@ int mproc__forkserver_ensure(void) {
   return rc;
 }
 
-/* Hand the server a new status socket; returns the requester's end. */
-static int open_channel(int *out) {
-  int st[2];
-  if (mproc__sys.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st) < 0)
-    return -errno;
-  pthread_mutex_lock(&g_fs_mu);
-  int rc = ensure_locked();
-  if (rc == 0) {
-    rc = send_int_fd(g_fs_ctl, 1, st[1]);
-    if (rc) {
-      /* The server died under us: start a new one and try once more. */
-      server_forget_locked();
-      rc = ensure_locked();
-      if (rc == 0) rc = send_int_fd(g_fs_ctl, 1, st[1]);
-    }
-  }
-  pthread_mutex_unlock(&g_fs_mu);
-  close(st[1]);
-  if (rc) {
-    close(st[0]);
-    return rc;
-  }
-  *out = st[0];
-  return 0;
+/* Send one request (header, name, identity, key, arg bytes) on ctl, in one
+ * sendmsg as a rule. */
+static int send_request(int ctl, fs_req *h, struct mproc_process *p,
+                        const unsigned char *key) {
+  struct iovec iov[5] = {
+      {.iov_base = h, .iov_len = sizeof *h},
+      {.iov_base = p->name, .iov_len = h->name_len},
+      {.iov_base = p->identity, .iov_len = h->ident_len},
+      {.iov_base = (void *)key, .iov_len = h->authkey_len},
+      {.iov_base = p->arg_copy, .iov_len = p->arg_size},
+  };
+  return send_iov(ctl, iov, p->arg_size ? 5 : 4);
 }
 
 int mproc__forkserver_start(struct mproc_process *p) {
-  int st = -1;
-  int rc = open_channel(&st);
-  if (rc) return rc;
   fs_req h;
   memset(&h, 0, sizeof h);
   h.magic = FS_MAGIC;
@@ -450,7 +497,7 @@ int mproc__forkserver_start(struct mproc_process *p) {
   h.target = (uint64_t)(uintptr_t)p->target;
   h.arg = (uint64_t)(uintptr_t)p->arg;
   h.arg_size = p->arg_size;
-  h.requester = getpid();
+  h.requester = mproc__my_pid();
   h.start_method = mproc__init_start_method();
   /* The server's copy of our key may be stale: send the current one. */
   unsigned char key[MPROC_AUTHKEY_MAX];
@@ -459,33 +506,58 @@ int mproc__forkserver_start(struct mproc_process *p) {
   else klen = mproc__authkey_copy(key);
   h.authkey_len = (uint32_t)klen;
   pthread_sigmask(SIG_SETMASK, NULL, &h.mask);
-  if ((rc = write_all(st, &h, sizeof h)) || (rc = write_all(st, p->name, h.name_len)) ||
-      (rc = write_all(st, p->identity, h.ident_len)) ||
-      (p->arg_size && (rc = write_all(st, p->arg_copy, p->arg_size))) ||
-      (rc = write_all(st, key, klen))) {
-    close(st);
-    return rc;
+
+  /* One round trip on ctl: request out, reply (pid, fds) back. ctl is
+   * shared by the process's threads, so the exchange holds g_fs_mu. */
+  int32_t pid = 0;
+  int fds[2], nfds = 0;
+  pthread_mutex_lock(&g_fs_mu);
+  int rc = ensure_locked();
+  if (rc == 0) {
+    rc = send_request(g_fs_ctl, &h, p, key);
+    if (rc == -EPIPE || rc == -ECONNRESET) {
+      /* The server died under us (nothing of ours reached it): start a
+       * new one and try once more. */
+      server_forget_locked();
+      rc = ensure_locked();
+      if (rc == 0) rc = send_request(g_fs_ctl, &h, p, key);
+    }
+    if (rc == 0) rc = recv_int_fds(g_fs_ctl, &pid, fds, &nfds);
+    if (rc && rc != -EMFILE) {
+      /* The stream is out of step or the server is gone: drop it (a
+       * new one starts on the next request). */
+      server_forget_locked();
+    }
   }
-  int32_t pid;
-  int pidfd;
-  rc = recv_int_fd(st, &pid, &pidfd);
-  int is_pidfd = pidfd >= 0;
-  if (rc == 0 && pid > 0 && pidfd < 0) {
+  pthread_mutex_unlock(&g_fs_mu);
+  if (rc == -EMFILE && pid > 0) {
+    /* The reply's fds did not fit in our table: the child must go (the
+     * server still holds it unreaped, so its pid is still its own). */
+    kill(pid, SIGKILL);
+  }
+  if (rc) return rc == -EPIPE || rc == -ECONNRESET ? MPROC_ECHILDFAIL : rc;
+  if (pid <= 0) {
+    for (int i = 0; i < nfds; i++) close(fds[i]);
+    return pid < 0 ? pid : MPROC_ECHILDFAIL;
+  }
+  int pidfd, st, is_pidfd = nfds == 2;
+  if (nfds == 2) {
+    pidfd = fds[0];
+    st = fds[1];
+  } else if (nfds == 1) {
     /* No pidfds (the server said so by sending none): the status socket,
      * readable once the server reported the exit, is the sentinel. */
+    st = fds[0];
     pidfd = fcntl(st, F_DUPFD_CLOEXEC, 0);
     if (pidfd < 0) {
       rc = -errno;
       kill(pid, SIGKILL); /* the server reaps it */
+      close(st);
+      return rc;
     }
-  }
-  if (rc == 0 && pid <= 0) {
-    rc = pid < 0 ? pid : MPROC_ECHILDFAIL;
-    if (pidfd >= 0) close(pidfd);
-  }
-  if (rc) {
-    close(st);
-    return rc == -EPIPE ? MPROC_ECHILDFAIL : rc;
+  } else {
+    kill(pid, SIGKILL);
+    return MPROC_ECHILDFAIL;
   }
   p->pid = pid;
   p->pidfd = pidfd;
@@ -540,11 +612,15 @@ void mproc__forkserver_reset_child(void) {
   g_fs_ctl = g_fs_pidfd = -1;
   g_fs_pid = 0;
   g_fs_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+  if (g_next_st[0] >= 0) close(g_next_st[0]);
+  if (g_next_st[1] >= 0) close(g_next_st[1]);
+  g_next_st[0] = g_next_st[1] = -1;
   for (size_t i = 0; i < g_nkids; i++) { /* set only in a server */
     close(g_kids[i].pidfd);
     close(g_kids[i].stfd);
   }
-  if (g_kids) free(g_kids);
-  g_kids = NULL;
-  g_nkids = g_capkids = 0;
+  /* The table's memory is kept (still reachable, reused if this process
+   * becomes a server): freeing it would cost every forkserver child a
+   * copy-on-write fault in malloc's data. */
+  g_nkids = 0;
 }

@@ -256,7 +256,10 @@ static int wait_ended(mproc_process_t *p, const struct timespec *dl) {
   for (;;) {
     pthread_mutex_lock(&g_reg_mu);
     int state = p->state;
-    int fd = p->pidfd;
+    /* A forkserver child's exit code comes on its status socket after the
+     * pidfd fired: waiting on the socket takes one wake-up, not two. */
+    int fd = p->method == MPROC_START_FORKSERVER && p->status_fd >= 0 ? p->status_fd
+                                                                       : p->pidfd;
     pthread_mutex_unlock(&g_reg_mu);
     if (state != PS_RUNNING) return 0;
     /* poll first: when the child is still running this saves a waitid. */
