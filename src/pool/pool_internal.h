@@ -25,9 +25,13 @@
  *    completion order. Whether a job is complete is always decided by
  *    scanning its chunk states (a cursor makes the scans O(chunks) in all).
  *  - Worker death is seen on the worker's pidfd by the pool thread, which
- *    reaps it with waitid(P_PIDFD) (rusage: peak RSS), repairs the chunk the
+ *    reaps it with waitid(P_PIDFD) (rusage: peak RSS; a forkserver worker's
+ *    status comes from the server instead, launch.c), repairs the chunk the
  *    worker held (DONE if it had committed, else FAILED or PENDING for a
  *    retry) and starts a replacement.
+ *  - Everything a worker uses is in the heap or in the program's image, so
+ *    fork, forkserver and spawn workers run the same code; the latter two
+ *    find functions by registered name (j->fn_name, sh->init_name).
  *
  * State word of a chunk: kind (3 bits) | attempts (5 bits) | worker
  * incarnation (24 bits). DONE, FAILED and CANCELLED are terminal and never
