@@ -166,8 +166,9 @@ static int check_locked(unsigned char *listed) {
   for (int i = 0; i < HP_NSLOT; i++) {
     hp_slot *s = &h->slots[i];
     uint32_t w = atomic_load_explicit(&s->owner.word, memory_order_relaxed);
-    if (w == 0 && (s->ptr || s->lock)) return bad("free slot %d records a block", i);
-    if (s->ptr && (s->ptr < h->data || s->ptr >= h->size)) return bad("slot %d: bad block", i);
+    uint64_t ptr = hp_load(&s->ptr), lk = hp_load(&s->lock);
+    if (w == 0 && (ptr || lk)) return bad("free slot %d records a block", i);
+    if (ptr && (ptr < h->data || ptr >= h->size)) return bad("slot %d: bad block", i);
   }
   for (int a = 0; a < HP_NARENA; a++)
     for (int c = 0; c < HP_NCLASS; c++) {

@@ -153,12 +153,12 @@ static _Thread_local unsigned t_noslot; /* operations left before trying to clai
  * is still ours, so the kernel marks it dead again) redoes it. Returns 1
  * when a block was freed. */
 static int slot_recover(hp_slot *s) {
-  uint64_t lk = s->lock;
+  uint64_t lk = hp_load(&s->lock);
   int freed = 0;
   if (lk == HP_SLOCK_PAGE) {
     hp_pageheap *ph = &mproc__hp->ph;
     if (mproc__hp_lock(&ph->lock, &ph->j) == 0) {
-      uint64_t off = s->ptr;
+      uint64_t off = hp_load(&s->ptr);
       if (off) {
         char *p = mproc__hp_base + off;
         if (mproc__heap_contains(p) && !((uintptr_t)p & (HP_PAGE - 1))) {
@@ -173,13 +173,13 @@ static int slot_recover(hp_slot *s) {
   } else if (lk >= HP_SLOCK_CLASS && lk < HP_SLOCK_CLASS + (uint64_t)HP_NARENA * HP_NCLASS) {
     int a = (int)((lk - HP_SLOCK_CLASS) / HP_NCLASS), c = (int)((lk - HP_SLOCK_CLASS) % HP_NCLASS);
     if (mproc__hp_class_lock(a, c) == 0) {
-      uint64_t off = s->ptr;
+      uint64_t off = hp_load(&s->ptr);
       if (off) freed = mproc__hp_small_free_locked(a, c, mproc__hp_base + off, &s->ptr) == 0;
       mproc__hp_unlock(&mproc__hp->cls[a][c].lock);
     }
   }
   hp_store(&s->ptr, 0);
-  s->lock = 0;
+  hp_store(&s->lock, 0);
   return freed;
 }
 
@@ -220,7 +220,7 @@ static inline void slot_done(hp_slot *s) {
   if (!s) return;
   atomic_signal_fence(memory_order_seq_cst);
   hp_store(&s->ptr, 0);
-  s->lock = 0;
+  hp_store(&s->lock, 0);
 }
 
 size_t mproc__hp_reap(void) {
@@ -417,7 +417,7 @@ int mproc__heap_alloc_ex(size_t size, unsigned flags, void **out) {
     /* On failure, free what dead threads left in flight, give cached
      * memory back, and try once more. */
     if (attempt && mproc__hp_reap() + mproc__hp_trim() == 0) break;
-    if (slot) slot->lock = HP_SLOCK_PAGE;
+    if (slot) hp_store(&slot->lock, HP_SLOCK_PAGE);
     atomic_signal_fence(memory_order_seq_cst);
     rc = mproc__hp_lock(&ph->lock, &ph->j);
     if (rc) break;
@@ -509,7 +509,7 @@ int mproc__heap_free(void *p) {
       hp_pageheap *ph = &mproc__hp->ph;
       if (slot) {
         /* In flight from here (see "Leak on kill" above). */
-        slot->lock = HP_SLOCK_PAGE;
+        hp_store(&slot->lock, HP_SLOCK_PAGE);
         atomic_signal_fence(memory_order_seq_cst);
         hp_store(&slot->ptr, (uint64_t)((char *)p - mproc__hp_base));
         atomic_signal_fence(memory_order_seq_cst);

@@ -245,7 +245,7 @@ static int alloc_once(int cls, void **out, hp_slot *slot) {
   int rc = lock_arena(cls, &arena);
   if (rc) return rc;
   /* Named before the first journaled write of the slot (see heap.c). */
-  if (slot) slot->lock = class_lock_id(arena, cls);
+  if (slot) hp_store(&slot->lock, class_lock_id(arena, cls));
   atomic_signal_fence(memory_order_seq_cst);
   HP_CRASH_POINT();
   hp_class *c = &mproc__hp->cls[arena][cls];
@@ -256,7 +256,7 @@ static int alloc_once(int cls, void **out, hp_slot *slot) {
     /* The page heap is full: other arenas may still have free blocks. */
     for (int i = 1; i < HP_NARENA && rc == -ENOMEM; i++) {
       int b = (arena + i) % HP_NARENA;
-      if (slot) slot->lock = class_lock_id(b, cls);
+      if (slot) hp_store(&slot->lock, class_lock_id(b, cls));
       atomic_signal_fence(memory_order_seq_cst);
       int lr = mproc__hp_class_lock(b, cls);
       if (lr) return lr;
@@ -376,7 +376,7 @@ int mproc__hp_small_free(void *p, uint64_t head, hp_slot *slot) {
   if (slot) {
     /* In flight from here: if we die before the commit, whoever reaps the
      * slot finishes the free. */
-    slot->lock = class_lock_id((int)arena, (int)cls);
+    hp_store(&slot->lock, class_lock_id((int)arena, (int)cls));
     atomic_signal_fence(memory_order_seq_cst);
     hp_store(&slot->ptr, (uint64_t)((char *)p - mproc__hp_base));
     atomic_signal_fence(memory_order_seq_cst);
