@@ -736,7 +736,7 @@ static void killed_at_every_crash_point(void **state) {
   record *r;
   MPROC_PASS(mproc_heap_alloc(sizeof *r, (void **)&r));
   size_t base = live_now();
-  int crashes = 0;
+  int crashes = 0, reaper_kills = 0;
   for (int n = 1; n < 100000; n++) {
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -753,6 +753,23 @@ static void killed_at_every_crash_point(void **state) {
     }
     assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
     crashes++;
+    if (n % 64 == 0) {
+      /* A reaper killed at each of its own crash points: the dead child's
+       * record stays marked (now by the reaper's death) and the next reaper
+       * finishes the job. */
+      for (int m = 1; m < 10000; m++) {
+        pid_t rp = fork();
+        assert_true(rp >= 0);
+        if (rp == 0) {
+          mproc__heap_crash_after(m);
+          mproc__heap_reap();
+          _exit(0);
+        }
+        assert_int_equal(waitpid(rp, &st, 0), rp);
+        if (WIFEXITED(st)) break;
+        reaper_kills++;
+      }
+    }
     int rc = mproc__heap_check();
     if (rc) fail_msg("after a crash at point %d: %s", n, mproc__heap_check_msg());
     for (int i = 0; i < 40; i++)
@@ -770,8 +787,9 @@ static void killed_at_every_crash_point(void **state) {
   mproc_heap_stats st;
   MPROC_PASS(mproc_heap_stats_get(&st));
   assert_true(st.recoveries > 0);
-  print_message("%d crash points, %zu recoveries, %zu orphan slabs\n", crashes, st.recoveries,
-                mproc__heap_orphans());
+  print_message("%d crash points, %d reapers killed, %zu recoveries, %zu orphan slabs\n", crashes,
+                reaper_kills, st.recoveries, mproc__heap_orphans());
+  assert_true(reaper_kills > 0);
   MPROC_PASS(mproc_heap_free(r));
   assert_heap_ok();
 }
