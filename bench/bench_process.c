@@ -10,6 +10,9 @@
  * so its speed-up is measured on heavy(120) x 20: only the ratio compares.
  * Start+join figures are the best batch of 10 (raw and mproc batches
  * interleaved): the 2-CPU machine is shared and its noise only ever adds.
+ * The raw baseline of fork and forkserver is fork()+waitpid() of a child
+ * that _exits at once; that of spawn is fork()+exec of this same program
+ * (which returns at once from main)+waitpid(), the same work as a spawn.
  * Usage: bench_process [quick]   ("quick" = fewer rounds)
  */
 #include <mproc.h>
@@ -34,6 +37,23 @@ static double raw_fork_us(int count) {
   for (int i = 0; i < count; i++) {
     pid_t pid = fork();
     if (pid == 0) _exit(0);
+    int st;
+    waitpid(pid, &st, 0);
+  }
+  return (bench_now() - t0) / count * 1e6;
+}
+
+/* The same work as a spawn start: fork, exec this program (which returns
+ * at once), wait. */
+static const char *g_self_argv0;
+static double raw_exec_us(int count) {
+  double t0 = bench_now();
+  for (int i = 0; i < count; i++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      execl("/proc/self/exe", g_self_argv0, "--noop", (char *)NULL);
+      _exit(127);
+    }
     int st;
     waitpid(pid, &st, 0);
   }
@@ -134,6 +154,8 @@ static double raw_heavy(int n, int tasks) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--noop") == 0) return 0; /* raw_exec_us */
+  g_self_argv0 = argv[0];
   mproc_register_target("noop", noop);
   if (mproc_spawn_main(argc, argv)) return 1;
   int quick = argc > 1 && strcmp(argv[1], "quick") == 0;
@@ -150,7 +172,9 @@ int main(int argc, char **argv) {
     warm_up(m[i].method);
     double raw = 1e30, mp = 1e30;
     for (int b = 0; b < 10; b++) {
-      double r = raw_fork_us(count / 10), x = mproc_us(m[i].method, count / 10);
+      double r = m[i].method == MPROC_START_SPAWN ? raw_exec_us(count / 10)
+                                                  : raw_fork_us(count / 10);
+      double x = mproc_us(m[i].method, count / 10);
       if (r < raw) raw = r;
       if (x < mp) mp = x;
     }

@@ -1004,6 +1004,123 @@ static void test_no_pidfd_fallback(void **s) {
   mproc__force_no_pidfd(0);
 }
 
+
+/* ---- large private inputs: the staging block ---- */
+
+static int sum_bytes(const void *in, size_t n, void *out, mproc_task_ctx *c) {
+  (void)c;
+  uint64_t s = 0;
+  for (size_t i = 0; i < n; i++) s += ((const unsigned char *)in)[i];
+  *(uint64_t *)out = s + n;
+  return 0;
+}
+
+static uint64_t expect_sum(const unsigned char *b, size_t n) {
+  uint64_t s = 0;
+  for (size_t i = 0; i < n; i++) s += b[i];
+  return s + n;
+}
+
+/* Large private inputs go through the pool's reused staging block: each
+ * call sees its own bytes (a reused block holds the previous call's), a
+ * failed task's fixed result slot reads 0, and the block is freed after
+ * an idle second. */
+static void test_stage_reuse(void **s) {
+  (void)s;
+  mproc_pool_t *p = mkpool(2);
+  mproc_heap_stats h0, h1;
+  MPROC_PASS(mproc_heap_stats_get(&h0));
+  size_t base = heap_live();
+  for (int round = 0; round < 3; round++) {
+    int nb = 3 + round;                             /* 3, 4, 5 buffers */
+    size_t sz = ((size_t)1 << 20) + (size_t)round * 4099; /* ~1 MiB, odd sizes */
+    mproc_buf in[5];
+    uint64_t sums[5];
+    for (int i = 0; i < nb; i++) {
+      unsigned char *b = malloc(sz);
+      for (size_t k = 0; k < sz; k++) b[k] = (unsigned char)(k * 7 + (size_t)i * 13 + (size_t)round);
+      in[i] = (mproc_buf){b, sz - (size_t)i};
+    }
+    mproc_call_opts o = {.chunksize = 1};
+    MPROC_PASS(mproc_pool_map(p, sum_bytes, in, (size_t)nb, 0, sums, sizeof sums[0], &o));
+    for (int i = 0; i < nb; i++) {
+      assert_int_equal(sums[i], expect_sum(in[i].data, in[i].size));
+      free(in[i].data);
+    }
+  }
+  /* fixed-size private inputs and results, some tasks failing */
+  enum { N = 200000 }; /* 1.6 MB in, 1.6 MB out: staged */
+  long *in = malloc(N * sizeof(long)), *out = malloc(N * sizeof(long));
+  int *errs = malloc(N * sizeof(int));
+  for (long i = 0; i < N; i++) in[i] = i;
+  for (int k = 0; k < 2; k++) { /* the second call reuses the block */
+    for (long i = 0; i < N; i++) in[i] = i + k; /* odd inputs fail */
+    memset(out, 0x5a, N * sizeof(long));
+    mproc_call_opts o = {.errors = errs};
+    MPROC_ASSERT_RC(mproc_pool_map(p, even_only, in, N, sizeof(long), out, sizeof(long), &o),
+                    -EDOM);
+    for (long i = 0; i < N; i++) {
+      if (in[i] % 2) {
+        assert_int_equal(errs[i], -EDOM);
+        assert_int_equal(out[i], 0);
+      } else {
+        assert_int_equal(errs[i], 0);
+        assert_int_equal(out[i], in[i]);
+      }
+    }
+  }
+  free(in);
+  free(out);
+  free(errs);
+  /* the cached block goes away after an idle second */
+  double t0 = mproc_test_now();
+  do {
+    usleep(100000);
+    MPROC_PASS(mproc_heap_stats_get(&h1));
+  } while (heap_live() != base && mproc_test_now() - t0 < 10);
+  assert_int_equal(heap_live(), base);
+  assert_true(h1.used <= h0.used + 65536);
+  MPROC_PASS(mproc_pool_destroy(p));
+}
+
+static int big_pattern(const void *in, size_t n, void *out, mproc_task_ctx *c) {
+  (void)n;
+  (void)out;
+  size_t sz = *(const size_t *)in;
+  void *b;
+  int rc = mproc_task_return_buf(c, sz, &b);
+  if (rc) return rc;
+  for (size_t i = 0; i < sz; i++) ((unsigned char *)b)[i] = (unsigned char)(i * 31);
+  return 0;
+}
+
+/* apply_async hands the task's heap result to the handle as it is. */
+static void test_async_result_no_copy(void **s) {
+  (void)s;
+  size_t base = heap_live();
+  mproc_pool_t *p = mkpool(1);
+  size_t sz = (size_t)3 << 20;
+  mproc_async_t *ar;
+  MPROC_PASS(mproc_pool_apply_async(p, big_pattern, &sz, sizeof sz, NULL, &ar));
+  const void *res;
+  size_t len;
+  MPROC_PASS(mproc_async_get(ar, 30, &res, &len));
+  assert_int_equal(len, sz);
+  assert_true(mproc_heap_contains(res)); /* the worker's block, not a copy */
+  for (size_t i = 0; i < sz; i += 4093)
+    assert_int_equal(((const unsigned char *)res)[i], (unsigned char)(i * 31));
+  MPROC_PASS(mproc_async_destroy(ar));
+  /* a small (inline) result is still a private copy */
+  long x = 4;
+  MPROC_PASS(mproc_pool_apply_async(p, ret_long, &x, sizeof x, NULL, &ar));
+  MPROC_PASS(mproc_async_get(ar, 30, &res, &len));
+  assert_int_equal(len, sizeof(long));
+  assert_int_equal(*(const long *)res, 12);
+  MPROC_PASS(mproc_async_destroy(ar));
+  MPROC_PASS(mproc_pool_destroy(p));
+  assert_int_equal(heap_live(), base);
+}
+
 static const struct CMUnitTest tests[] = {
     MPROC_TEST(test_no_pidfd_fallback),
     MPROC_TEST(test_create_bad),
@@ -1038,6 +1155,8 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(test_nested),
     MPROC_TEST(test_task_ctx_bad),
     MPROC_TEST(test_big_results),
+    MPROC_TEST(test_stage_reuse),
+    MPROC_TEST(test_async_result_no_copy),
 };
 
 MPROC_TEST_MAIN(tests)

@@ -123,6 +123,65 @@ static void signals_and_sentinel(void **state) {
   mproc__forkserver_stop();
 }
 
+/* The server ignores SIGINT and SIGPIPE and runs with nothing blocked;
+ * its children get default dispositions and the requester's mask. */
+typedef struct sig_state {
+  int int_dfl, pipe_dfl, usr1_dfl; /* dispositions are SIG_DFL */
+  int usr1_blocked, nblocked;      /* the mask */
+  int done;
+} sig_state;
+
+static int fs_sigstate(void *arg) {
+  sig_state *s = arg;
+  struct sigaction sa;
+  sigaction(SIGINT, NULL, &sa);
+  s->int_dfl = sa.sa_handler == SIG_DFL;
+  sigaction(SIGPIPE, NULL, &sa);
+  s->pipe_dfl = sa.sa_handler == SIG_DFL;
+  sigaction(SIGUSR1, NULL, &sa);
+  s->usr1_dfl = sa.sa_handler == SIG_DFL;
+  sigset_t m;
+  pthread_sigmask(SIG_SETMASK, NULL, &m);
+  s->usr1_blocked = sigismember(&m, SIGUSR1);
+  for (int i = 1; i < 32; i++) s->nblocked += sigismember(&m, i) == 1;
+  s->done = 1;
+  return 0;
+}
+
+static void on_usr1(int sig) { (void)sig; }
+
+static void signal_state(void **state) {
+  (void)state;
+  MPROC_PASS(mproc_set_start_method(MPROC_START_FORKSERVER));
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_usr1; /* installed after the server started */
+  sigaction(SIGUSR1, &sa, &old);
+  for (int blocked = 0; blocked < 2; blocked++) {
+    sigset_t m, prev;
+    sigemptyset(&m);
+    sigaddset(&m, SIGUSR1);
+    pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &m, &prev);
+    sig_state *st = heap_new(sizeof *st);
+    memset(st, 0, sizeof *st);
+    mproc_process_t *p = NULL;
+    MPROC_PASS(mproc_process_create(&p, fs_sigstate, st, NULL));
+    MPROC_PASS(mproc_process_start(p));
+    pthread_sigmask(SIG_SETMASK, &prev, NULL);
+    MPROC_PASS(mproc_process_join(p, 30));
+    assert_int_equal(st->done, 1);
+    assert_int_equal(st->int_dfl, 1);
+    assert_int_equal(st->pipe_dfl, 1);
+    assert_int_equal(st->usr1_dfl, 1);
+    assert_int_equal(st->usr1_blocked, blocked);
+    assert_int_equal(st->nblocked, blocked);
+    mproc_process_destroy(p);
+    mproc_heap_free(st);
+  }
+  sigaction(SIGUSR1, &old, NULL);
+  mproc__forkserver_stop();
+}
+
 typedef struct thr {
   int base;  /* exit codes base+0..4 */
   int ok;    /* all five matched */
@@ -464,6 +523,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(no_pidfd),
     MPROC_TEST(basic),
     MPROC_TEST(signals_and_sentinel),
+    MPROC_TEST(signal_state),
     MPROC_TEST(multithreaded_parent),
     MPROC_TEST(server_killed),
     MPROC_TEST(requester_sigkill),

@@ -3,6 +3,7 @@
  * targets, a heap object handed to the child, arg bytes, names, errors,
  * injected faults, death with the parent. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,95 @@ static int sp_sleep(void *arg) {
   (void)arg;
   for (;;) pause();
   return 0;
+}
+
+/* What a new program should see: default dispositions, the mask of the
+ * thread that called start. */
+typedef struct sig_state {
+  int usr1_dfl, usr2_dfl, int_dfl; /* dispositions are SIG_DFL */
+  int hup_blocked, usr1_blocked;   /* in the blocked mask */
+  int done;
+} sig_state;
+
+static int sp_sigstate(void *arg) {
+  sig_state *s = arg;
+  struct sigaction sa;
+  sigaction(SIGUSR1, NULL, &sa);
+  s->usr1_dfl = sa.sa_handler == SIG_DFL;
+  sigaction(SIGUSR2, NULL, &sa);
+  s->usr2_dfl = sa.sa_handler == SIG_DFL;
+  sigaction(SIGINT, NULL, &sa);
+  s->int_dfl = sa.sa_handler == SIG_DFL;
+  sigset_t m;
+  pthread_sigmask(SIG_SETMASK, NULL, &m);
+  s->hup_blocked = sigismember(&m, SIGHUP);
+  s->usr1_blocked = sigismember(&m, SIGUSR1);
+  s->done = 1;
+  return 0;
+}
+
+static void on_usr1(int sig) { (void)sig; }
+
+/* The parent has a handler (SIGUSR1), an ignored signal (SIGUSR2) and a
+ * blocked one (SIGHUP): the spawned program starts with default
+ * dispositions and the caller's mask - also when the caller is not the
+ * main thread (the launcher forks for it). */
+typedef struct sig_run {
+  sig_state *st;
+  int rc;
+} sig_run;
+
+static void *start_sigstate(void *a) {
+  sig_run *r = a;
+  sigset_t m;
+  sigemptyset(&m);
+  sigaddset(&m, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &m, NULL);
+  mproc_process_t *p = NULL;
+  r->rc = mproc_process_create(&p, sp_sigstate, r->st,
+                               &(mproc_process_opts){.start_method = MPROC_START_SPAWN});
+  if (!r->rc) r->rc = mproc_process_start(p);
+  if (!r->rc) r->rc = mproc_process_join(p, 30);
+  mproc_process_destroy(p);
+  return NULL;
+}
+
+static void signal_state(void **state) {
+  (void)state;
+  struct sigaction sa, old1, old2;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_usr1;
+  sigaction(SIGUSR1, &sa, &old1);
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGUSR2, &sa, &old2);
+  for (int threaded = 0; threaded < 2; threaded++) {
+    sig_state *st = NULL;
+    MPROC_PASS(mproc_heap_alloc(sizeof *st, (void **)&st));
+    memset(st, 0, sizeof *st);
+    sig_run r = {.st = st, .rc = -1};
+    if (threaded) {
+      pthread_t t;
+      assert_int_equal(pthread_create(&t, NULL, start_sigstate, &r), 0);
+      pthread_join(t, NULL);
+    } else {
+      sigset_t m, prev;
+      sigemptyset(&m);
+      sigaddset(&m, SIGHUP);
+      pthread_sigmask(SIG_BLOCK, &m, &prev);
+      start_sigstate(&r);
+      pthread_sigmask(SIG_SETMASK, &prev, NULL);
+    }
+    MPROC_PASS(r.rc);
+    assert_int_equal(st->done, 1);
+    assert_int_equal(st->usr1_dfl, 1);
+    assert_int_equal(st->usr2_dfl, 1);
+    assert_int_equal(st->int_dfl, 1);
+    assert_int_equal(st->hup_blocked, 1);
+    assert_int_equal(st->usr1_blocked, 0);
+    mproc_heap_free(st);
+  }
+  sigaction(SIGUSR1, &old1, NULL);
+  sigaction(SIGUSR2, &old2, NULL);
 }
 
 static int sp_unregistered(void *arg) {
@@ -263,6 +353,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(arg_bytes_and_by_name),
     MPROC_TEST(errors),
     MPROC_TEST(signals),
+    MPROC_TEST(signal_state),
     MPROC_TEST(faults),
     MPROC_TEST(parent_sigkill),
 };
@@ -272,6 +363,7 @@ int main(int argc, char **argv) {
   mproc_register_target("sp_sum", sp_sum);
   mproc_register_target("sp_sleep", sp_sleep);
   mproc_register_target("sp_key", sp_key);
+  mproc_register_target("sp_sigstate", sp_sigstate);
   int rc = mproc_spawn_main(argc, argv); /* never returns in a spawned child */
   if (rc) return 1;
   return mproc_test_main(tests, sizeof tests / sizeof tests[0], argc, argv, __FILE__);

@@ -32,25 +32,29 @@ static int opts_ok(const mproc_call_opts *o) {
   return 1;
 }
 
-/* Build a job for n inputs; see mproc_pool_map for the layouts. */
+/* Build a job for n inputs; see mproc_pool_map for the layouts.
+ * Copies: inputs already in the heap are referenced; private ones are
+ * copied once, into the job or - for large calls - into the pool's staging
+ * block (stage.c: resident pages, no zeroing), where fixed-size results
+ * bound for private memory go too. Nothing is copied twice. */
 static int build(mproc_pool_t *p, mproc_task_fn fn, const char *name,
                  const void *in, size_t n, size_t in_size, void *out,
                  size_t out_size, size_t chunksize, const mproc_call_opts *o,
                  uint32_t flags, pjob **jp) {
-  uint64_t in_bytes = 0, out_bytes = 0;
+  uint64_t in_meta = 0, in_copy = 0, out_bytes = 0;
   int in_ref = 0, out_ref = 0;
   if (in_size) {
     if (n > UINT64_MAX / in_size) return -EINVAL;
     in_ref = mproc__heap_contains(in);
-    if (!in_ref) in_bytes = n * in_size;
+    if (!in_ref) in_copy = n * in_size;
   } else {
     flags |= JF_VIN;
     const mproc_buf *b = in;
-    in_bytes = n * sizeof(pvin);
+    in_meta = n * sizeof(pvin);
     for (size_t i = 0; i < n; i++) {
       if (b[i].size && !b[i].data) return -EINVAL;
       if (b[i].size && !mproc__heap_contains(b[i].data))
-        in_bytes += MPROC_ALIGN_UP(b[i].size, 16);
+        in_copy += MPROC_ALIGN_UP(b[i].size, 16);
     }
   }
   if (out_size) {
@@ -61,18 +65,40 @@ static int build(mproc_pool_t *p, mproc_task_fn fn, const char *name,
     flags |= JF_VOUT;
     out_bytes = n * sizeof(pvout);
   }
+  /* Stage the copied inputs, and fixed results (variable ones are records
+   * that must start zeroed: they stay in the job). */
+  uint64_t stage_out = out_size ? out_bytes : 0;
+  uint64_t in_al = MPROC_ALIGN_UP(in_copy, 64);
+  uint8_t *stage = NULL;
+  if (in_copy + stage_out >= POOL_STAGE_MIN && in_al + stage_out <= SIZE_MAX)
+    stage = mproc__pool_stage_get(p, (size_t)(in_al + stage_out));
   if (chunksize > UINT32_MAX) chunksize = UINT32_MAX;
   pjob *j;
-  int rc = mproc__pool_job_new(p, fn, name, n, (uint32_t)chunksize, in_size, in_bytes,
-                               out_size, out_bytes, flags, &j);
-  if (rc) return rc;
+  int rc = mproc__pool_job_new(p, fn, name, n, (uint32_t)chunksize, in_size,
+                               in_meta + (stage ? 0 : in_copy), out_size,
+                               stage ? out_bytes - stage_out : out_bytes, flags, &j);
+  if (rc) {
+    if (stage) mproc__pool_stage_put(p, stage);
+    return rc;
+  }
+  if (stage) {
+    j->stage = stage;
+    if (stage_out) {
+      j->out = stage + in_al;
+      memset(j->out, 0, stage_out); /* a failed task's slot reads 0 */
+    }
+  }
+  /* Where private input bytes go. */
+  uint8_t *blob = stage ? stage : (uint8_t *)j->in + in_meta;
   if (in_size) {
     if (in_ref) j->in = in;
-    else if (in_bytes) memcpy((void *)j->in, in, in_bytes);
+    else if (in_copy) {
+      memcpy(blob, in, in_copy);
+      j->in = blob;
+    }
   } else {
     const mproc_buf *b = in;
     pvin *vi = (pvin *)(void *)j->in;
-    uint8_t *blob = (uint8_t *)j->in + n * sizeof(pvin);
     for (size_t i = 0; i < n; i++) {
       vi[i].len = b[i].size;
       if (!b[i].size) {
@@ -102,6 +128,7 @@ static int run_sync(mproc_pool_t *p, pjob *j, void *user_out, int *user_errs,
   }
   mproc__pool_job_wait(p, j, NULL);
   mproc__pool_job_copyout(j, user_out, user_errs);
+  mproc__pool_job_unstage(j);
   rc = j->err_set ? j->err_code : 0;
   if (err) mproc__pool_job_error(j, err);
   mproc__pool_job_finish_sync(p, j);
@@ -135,6 +162,7 @@ int mproc_pool_apply(mproc_pool_t *p, mproc_task_fn fn, const void *in,
     return rc;
   }
   mproc__pool_job_wait(p, j, NULL);
+  mproc__pool_job_unstage(j); /* the result is not in the staging block */
   if (j->err_set) {
     rc = j->err_code;
   } else {
@@ -363,7 +391,8 @@ int mproc_async_destroy(mproc_async_t *ar) {
     }
     pthread_mutex_unlock(&p->mu);
   }
-  free(ar->res);
+  if (ar->res_heap) mproc__heap_free(ar->res);
+  else free(ar->res);
   ar->magic = MPROC__DEAD_MAGIC;
   mproc__heap_free(ar);
   return 0;

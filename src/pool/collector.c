@@ -115,7 +115,13 @@ static void deliver(mproc_pool_t *p, pjob *j) {
     if (j->is_async == 1) {
       /* apply_async: keep a private copy of the result bytes. */
       pvout *vo = (pvout *)(void *)j->out;
-      if (rc == 0 && vo[0].len) {
+      if (rc == 0 && vo[0].p) {
+        /* A heap result moves to the handle as it is: no second copy. */
+        ar->res = vo[0].p;
+        ar->res_heap = 1;
+        ar->res_len = vo[0].len;
+        vo[0].p = NULL;
+      } else if (rc == 0 && vo[0].len) {
         ar->res = malloc(vo[0].len);
         if (ar->res) {
           memcpy(ar->res, vo[0].p ? vo[0].p : vo[0].inl, vo[0].len);
@@ -145,6 +151,7 @@ static void deliver(mproc_pool_t *p, pjob *j) {
     res = j->user_out;
     res_len = (j->flags & JF_VOUT) ? 0 : j->n * j->out_size;
   }
+  mproc__pool_job_unstage(j); /* results are out of it */
   mproc_result_cb cb = j->cb;
   mproc_error_cb ecb = j->ecb;
   void *user = j->cb_user;
@@ -457,6 +464,8 @@ void *mproc__pool_thread(void *arg) {
       break;
     }
     int ms = check_timeouts(p);
+    int sms = mproc__pool_stage_idle(p);
+    if (sms >= 0 && (ms < 0 || sms < ms)) ms = sms;
     if (p->freelist || p->nrepost) ms = (ms < 0 || ms > 10) ? 10 : ms;
     for (int i = 0; i < p->nworkers; i++)
       if (p->respawn_due[i]) ms = (ms < 0 || ms > 100) ? 100 : ms;

@@ -88,7 +88,6 @@ int mproc__pool_job_new(mproc_pool_t *p, mproc_task_fn fn, const char *name,
                         uint64_t n, uint32_t chunksize, uint64_t in_size,
                         uint64_t in_bytes, uint64_t out_size,
                         uint64_t out_bytes, uint32_t flags, pjob **out) {
-  (void)p;
   if (chunksize == 0) chunksize = 1;
   uint64_t nchunks = (n + chunksize - 1) / chunksize;
   if (n == 0 || nchunks > UINT32_MAX / 2) return -EINVAL;
@@ -105,6 +104,7 @@ int mproc__pool_job_new(mproc_pool_t *p, mproc_task_fn fn, const char *name,
   int rc = mproc__heap_alloc(off, &mem);
   if (rc) return rc;
   pjob *j = mem;
+  j->pool = p;
   j->magic = JOB_MAGIC;
   j->flags = flags;
   j->fn = fn;
@@ -327,6 +327,7 @@ void mproc__pool_job_free(pjob *j) {
     for (uint64_t i = 0; i < j->n; i++)
       if (vo[i].p) mproc__heap_free(vo[i].p);
   }
+  if (j->stage) mproc__pool_stage_put(j->pool, j->stage);
   j->magic = MPROC__DEAD_MAGIC;
   mproc__heap_free(j);
 }

@@ -83,6 +83,7 @@ static uint32_t spin_default(void) {
 
 static void pool_free(mproc_pool_t *p) {
   mproc__pool_relay_stop(p);
+  mproc__pool_stage_drop(p);
   if (p->epfd >= 0) close(p->epfd);
   if (p->fsproc)
     for (int i = 0; i < p->nworkers; i++) mproc__pool_fs_forget(p, i);

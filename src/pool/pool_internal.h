@@ -25,9 +25,13 @@
  *    completion order. Whether a job is complete is always decided by
  *    scanning its chunk states (a cursor makes the scans O(chunks) in all).
  *  - Worker death is seen on the worker's pidfd by the pool thread, which
- *    reaps it with waitid(P_PIDFD) (rusage: peak RSS), repairs the chunk the
+ *    reaps it with waitid(P_PIDFD) (rusage: peak RSS; a forkserver worker's
+ *    status comes from the server instead, launch.c), repairs the chunk the
  *    worker held (DONE if it had committed, else FAILED or PENDING for a
  *    retry) and starts a replacement.
+ *  - Everything a worker uses is in the heap or in the program's image, so
+ *    fork, forkserver and spawn workers run the same code; the latter two
+ *    find functions by registered name (j->fn_name, sh->init_name).
  *
  * State word of a chunk: kind (3 bits) | attempts (5 bits) | worker
  * incarnation (24 bits). DONE, FAILED and CANCELLED are terminal and never
@@ -57,6 +61,8 @@
 #define POOL_CRING 1024     /* completion ring entries per worker */
 #define POOL_INLINE 16      /* variable results up to this size are inline */
 #define POOL_MSG 200        /* bytes of a job's first-error message */
+#define POOL_STAGE_MIN ((size_t)1 << 20) /* staged calls: see stage.c */
+#define POOL_STAGE_IDLE_NS 1000000000ull /* staging block freed when unused */
 #define POOL_ARG_MAX ((size_t)64 << 20) /* largest initarg_size */
 #define POOL_TNAME 63       /* bytes of a registered target name (process layer) */
 #define POOL_WORKER_TARGET "mproc.pool.worker" /* spawn: the worker's target */
@@ -137,6 +143,9 @@ typedef struct pjob {
   uint32_t refs;              /* caller + pool thread */
   int is_async;               /* delivered through an AsyncResult */
   int delivered_local;        /* pool thread processed it */
+  struct mproc_pool *pool;    /* the pool (owner) */
+  void *stage;                /* staging block holding copied inputs and
+                                 fixed results, or NULL (stage.c) */
   void *user_out;             /* copy results there on delivery (or NULL) */
   int *user_errs;             /* copy codes there on delivery */
   mproc_result_cb cb;
@@ -238,6 +247,8 @@ struct mproc_pool {
   pthread_t relay_thr;      /* non-fork pools: kickw -> eventfd relay */
   int relay_started;
   void *initarg_copy;       /* heap copy of initarg (initarg_size), or NULL */
+  _Atomic(void *) stage;    /* cached staging block (stage.c), or NULL */
+  _Atomic uint64_t stage_ns; /* when it was last given back */
   int *respawn_due;         /* per slot: spawn failed, retry later */
   /* stats (owner side, under mu) */
   uint64_t submitted, cancelled, rec_failed, rec_done, deaths, restarts,
@@ -261,7 +272,9 @@ struct mproc_async {
   int done;
   int rc;
   mproc_task_error err;
-  uint8_t *res;            /* apply result copy (malloc) */
+  uint8_t *res;            /* apply result: the task's heap block (res_heap)
+                              or a malloc copy of an inline one */
+  int res_heap;
   size_t res_len;
   const void *map_out;     /* map: user's out */
   size_t map_len;
@@ -347,7 +360,8 @@ const char *mproc__target_name_of(mproc_target_fn fn);
 
 /* ---- launch.c (forkserver and spawn workers) ---- */
 /* Start the worker of slot i through the fork server or by spawn (pool
- * thread, under mu; the slot was reset by mproc__pool_spawn). 0 or < 0. */
+ * thread, under mu, which it releases while the start blocks; the slot was
+ * reset by mproc__pool_spawn). 0 or < 0. */
 int mproc__pool_launch(mproc_pool_t *p, int i);
 /* In a new fork worker: its process name and parent pid. */
 void mproc__pool_fork_identity(int slot, pid_t owner);
@@ -361,6 +375,22 @@ int mproc__pool_relay_start(mproc_pool_t *p);
 void mproc__pool_relay_stop(mproc_pool_t *p);
 /* Name a registered task function has, or NULL. */
 const char *mproc__pool_name_of(mproc_task_fn fn);
+
+/* ---- stage.c ---- */
+/* A heap block of at least size bytes for a call's copied inputs and
+ * results (resident pages, contents undefined), or NULL: copy into the job
+ * as usual (size below POOL_STAGE_MIN, too large, or no memory). */
+void *mproc__pool_stage_get(mproc_pool_t *p, size_t size);
+/* Give a staging block back (the pool keeps one). Any owner thread. */
+void mproc__pool_stage_put(mproc_pool_t *p, void *b);
+/* Pool thread: free the cached block once unused for POOL_STAGE_IDLE_NS;
+ * returns ms until it should look again, -1 for never. */
+int mproc__pool_stage_idle(mproc_pool_t *p);
+/* Give a complete job's staging block back once its results were copied
+ * out (owner; the job stays until freed as usual). */
+void mproc__pool_job_unstage(pjob *j);
+/* Free the cached block now (destroy). */
+void mproc__pool_stage_drop(mproc_pool_t *p);
 
 /* ---- collector.c ---- */
 void *mproc__pool_thread(void *arg);

@@ -1,5 +1,7 @@
 /*
- * worker.c - pool worker processes: how they are forked and what they run.
+ * worker.c - pool worker processes: how they are forked and what they run
+ * (workers of the forkserver and spawn methods are started by launch.c and
+ * run the same mproc__pool_worker_main).
  *
  * Why the pool forks its workers itself instead of using mproc_process_*:
  *  - the pool thread needs the worker's pidfd at once (epoll on it to see a
