@@ -182,7 +182,10 @@ typedef struct mproc_heap_stats {
  * heap has no room (after giving cached memory back and retrying), never a
  * crash. Thread-safe; any process may call it concurrently. Crash-safe: a
  * process killed at any instant inside it leaves the heap consistent and
- * unlocked (the block being allocated may leak). Not async-signal-safe.
+ * unlocked, and the block it was allocating is freed again (by the heap's
+ * next reaper of the dead thread's in-flight record); only a block already
+ * returned to a caller that died before storing the pointer is the
+ * caller's leak. Not async-signal-safe.
  */
 MPROC_EXPORT int mproc_heap_alloc(size_t size, void **out);
 
@@ -195,7 +198,9 @@ MPROC_EXPORT int mproc_heap_alloc(size_t size, void **out);
  * back to the OS (beyond a bounded resident cache, see mproc_heap_trim);
  * the first 4 KiB of a freed block keep their contents until reused, so an
  * object's "destroyed" magic stays readable. Thread- and crash-safe as
- * mproc_heap_alloc.
+ * mproc_heap_alloc: a process killed inside it leaves the block either
+ * freed or still allocated and then freed by the heap's reaper, never
+ * leaked.
  */
 MPROC_EXPORT int mproc_heap_free(void *p);
 
