@@ -3,7 +3,8 @@
 Array and Value). Same access pattern as the C benchmark: a window of live
 blocks, each step frees one and allocates another.
 
-usage: heap.py small|large ITER [NPROC]   prints ns per alloc+free pair
+usage: heap.py small|large|huge ITER [NPROC]   prints ns per alloc+free pair
+(large: 1 MiB blocks, huge: 64 MiB blocks, every page touched)
 (with NPROC processes running at once: wall time / all pairs). After fork
 each process has its own multiprocessing heap (it re-initialises on a pid
 change), so the 2-process figure has no cross-process contention."""
@@ -26,9 +27,10 @@ def loop(kind, n, seed):
             size = 16 + (x >> 33) % 497
             win[k] = heap.BufferWrapper(size)
         else:
-            b = heap.BufferWrapper(1 << 20)
+            size = (1 << 20) if kind == "large" else (64 << 20)
+            b = heap.BufferWrapper(size)
             mv = b.create_memoryview()
-            for off in range(0, 1 << 20, 4096):
+            for off in range(0, size, 4096):
                 mv[off] = 1
             del mv
             b = None

@@ -161,6 +161,14 @@ static int check_locked(unsigned char *listed) {
   if (dirty_pages > ph->retain_max) return bad("retained pages over budget");
   if (large != ph->large_live || large_pages != ph->large_pages) return bad("large counts");
   if (slab_pages != ph->slab_pages) return bad("slab page count");
+  /* In-flight records: a free slot (unlocked) records nothing. A slot
+   * whose owner died after the reap above is the next reaper's. */
+  for (int i = 0; i < HP_NSLOT; i++) {
+    hp_slot *s = &h->slots[i];
+    uint32_t w = atomic_load_explicit(&s->owner.word, memory_order_relaxed);
+    if (w == 0 && (s->ptr || s->lock)) return bad("free slot %d records a block", i);
+    if (s->ptr && (s->ptr < h->data || s->ptr >= h->size)) return bad("slot %d: bad block", i);
+  }
   for (int a = 0; a < HP_NARENA; a++)
     for (int c = 0; c < HP_NCLASS; c++) {
       if (owned[a][c] != h->cls[a][c].nslabs) return bad("class %d/%d slab count", a, c);
@@ -173,6 +181,9 @@ int mproc__heap_check(void) {
   int rc = mproc__ensure_init();
   if (rc) return rc;
   g_msg[0] = 0;
+  /* Finish what dead threads left in flight first: a block they were
+   * allocating or freeing is freed, as any claimer of their slots would. */
+  mproc__hp_reap();
   hp_hdr *h = mproc__hp;
   unsigned char *listed = calloc(h->npages, 1);
   if (!listed) return -ENOMEM;

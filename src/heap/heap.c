@@ -11,6 +11,30 @@
  *    ones are page spans (page.c) whose pages go back to the OS on free.
  *  - Every lock is a robust mutex with an undo journal: a process killed
  *    inside alloc or free leaves a journal that the next locker rolls back.
+ *  - Freed large spans are cached resident up to a budget ($MPROC_HEAP_CACHE,
+ *    page.c); mproc__heap_alloc_ex can skip clearing reused memory or
+ *    pre-fault fresh pages for callers that overwrite or touch all of it.
+ *
+ * Leak on kill -- the guarantee. A thread killed at any instant inside
+ * mproc__heap_alloc or mproc__heap_free leaks nothing: the block it was
+ * allocating (allocated but not yet returned) or freeing (not yet freed) is
+ * freed by whoever reaps its in-flight record. Out of scope: a block that
+ * alloc has returned and the caller then dies before storing it anywhere
+ * (that pointer is the caller's), and threads that found no free record
+ * (more than HP_NSLOT = 512 live threads in the family, or a C library
+ * without a robust list: those calls run unrecorded, and a kill inside one
+ * may leak its one block, as before).
+ * How: each thread claims a record (hp_slot) and holds its robust mutex for
+ * life, so the kernel marks the record when the thread dies. The block's
+ * offset enters the record in the same journaled commit that allocates it
+ * (so a rollback removes both), and leaves it by a plain store just before
+ * alloc returns; a free stores it before its critical section and clears it
+ * in the commit that frees. The record names the lock whose journal may
+ * hold its entries; a reaper takes that lock first (rolling back what the
+ * dead thread left half-done) and only then trusts the record. Reapers: a
+ * thread claiming a record (lowest first, so a dead process's record is
+ * reused soon), mproc__heap_reap(), mproc_heap_trim(), the checker, and an
+ * allocation about to fail with -ENOMEM.
  *
  * Fork: the mapping and the fd are inherited; nothing here is per-process
  * except the cached base/fd and the thread's arena choice.
@@ -19,6 +43,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <linux/futex.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +136,109 @@ void mproc__hp_unlock(mproc__rmutex *m) {
   HP_CRASH_POINT();
   mproc__rmutex_unlock(m);
 }
+
+/* ---- in-flight records: no block leaks when a thread dies ---- */
+
+static int large_free_locked(uint64_t head, uint64_t *rec);
+
+static _Thread_local hp_slot *t_slot;
+static _Thread_local unsigned t_noslot; /* operations left before trying to claim again */
+
+/* Finish what the dead owner of s left in flight. The caller holds
+ * s->owner. Taking the lock named in s->lock first rolls back a critical
+ * section the owner died in (which may clear s->ptr again, or restore it);
+ * only then does s->ptr say the truth: a non-zero value is a block that is
+ * allocated and that no live thread has, so it is freed, and s->ptr
+ * cleared, in one commit. Dying in here is fine: the next reaper of s (it
+ * is still ours, so the kernel marks it dead again) redoes it. Returns 1
+ * when a block was freed. */
+static int slot_recover(hp_slot *s) {
+  uint64_t lk = s->lock;
+  int freed = 0;
+  if (lk == HP_SLOCK_PAGE) {
+    hp_pageheap *ph = &mproc__hp->ph;
+    if (mproc__hp_lock(&ph->lock, &ph->j) == 0) {
+      uint64_t off = s->ptr;
+      if (off) {
+        char *p = mproc__hp_base + off;
+        if (mproc__heap_contains(p) && !((uintptr_t)p & (HP_PAGE - 1))) {
+          freed = large_free_locked(hp_page_of(p), &s->ptr) == 0;
+        } else {
+          hp_jset(&ph->j, &s->ptr, 0);
+          hp_commit(&ph->j);
+        }
+      }
+      mproc__hp_unlock(&ph->lock);
+    }
+  } else if (lk >= HP_SLOCK_CLASS && lk < HP_SLOCK_CLASS + (uint64_t)HP_NARENA * HP_NCLASS) {
+    int a = (int)((lk - HP_SLOCK_CLASS) / HP_NCLASS), c = (int)((lk - HP_SLOCK_CLASS) % HP_NCLASS);
+    if (mproc__hp_class_lock(a, c) == 0) {
+      uint64_t off = s->ptr;
+      if (off) freed = mproc__hp_small_free_locked(a, c, mproc__hp_base + off, &s->ptr) == 0;
+      mproc__hp_unlock(&mproc__hp->cls[a][c].lock);
+    }
+  }
+  hp_store(&s->ptr, 0);
+  s->lock = 0;
+  return freed;
+}
+
+/* The calling thread's slot, claimed on first use (and again in a forked
+ * child, whose copy of t_slot names its parent's slot: rmutex_held() says
+ * so). NULL when every slot is held by a live thread or owner death cannot
+ * be detected: the operation then runs unrecorded (a kill may leak its
+ * one block, as before). */
+static hp_slot *slot_get(void) {
+  hp_slot *s = t_slot;
+  if (MPROC_LIKELY(s && mproc__rmutex_held(&s->owner))) return s;
+  t_slot = NULL;
+  if (t_noslot) {
+    t_noslot--;
+    return NULL;
+  }
+  if (!mproc__rmutex_robust()) {
+    t_noslot = UINT32_MAX;
+    return NULL;
+  }
+  /* Lowest first, so the slots of dead processes are reused (and their
+   * blocks freed) soon after. */
+  for (int i = 0; i < HP_NSLOT; i++) {
+    s = &mproc__hp->slots[i];
+    int rc = mproc__rmutex_trylock(&s->owner);
+    if (rc == 0 || rc == MPROC_EOWNERDEAD) {
+      slot_recover(s);
+      t_slot = s;
+      return s;
+    }
+  }
+  t_noslot = 4096;
+  return NULL;
+}
+
+/* The operation is over: the block (if any) belongs to the caller now. */
+static inline void slot_done(hp_slot *s) {
+  if (!s) return;
+  atomic_signal_fence(memory_order_seq_cst);
+  hp_store(&s->ptr, 0);
+  s->lock = 0;
+}
+
+size_t mproc__hp_reap(void) {
+  size_t freed = 0;
+  for (int i = 0; i < HP_NSLOT; i++) {
+    hp_slot *s = &mproc__hp->slots[i];
+    uint32_t w = atomic_load_explicit(&s->owner.word, memory_order_relaxed);
+    /* Only slots the kernel marked: owner died (tid cleared). */
+    if (!(w & FUTEX_OWNER_DIED) || (w & FUTEX_TID_MASK)) continue;
+    if (mproc__rmutex_trylock(&s->owner) == MPROC_EOWNERDEAD) {
+      freed += (size_t)slot_recover(s);
+      mproc__rmutex_unlock(&s->owner); /* free for the next claimer */
+    }
+  }
+  return freed;
+}
+
+size_t mproc__heap_reap(void) { return mproc__ensure_init() ? 0 : mproc__hp_reap(); }
 
 /* ---- mapping ---- */
 
@@ -269,25 +397,37 @@ int mproc__heap_alloc_ex(size_t size, unsigned flags, void **out) {
   if (!out || size == 0 || (flags & ~(MPROC__HEAP_UNINIT | MPROC__HEAP_POPULATE))) return -EINVAL;
   int rc = mproc__ensure_init();
   if (rc) return rc;
+  hp_slot *slot = slot_get();
   int cls = mproc__hp_class_of(size);
   if (cls >= 0) {
-    rc = mproc__hp_small_alloc(cls, out);
+    rc = mproc__hp_small_alloc(cls, out, slot);
     if (rc == 0 && !(flags & MPROC__HEAP_UNINIT)) memset(*out, 0, mproc__hp_cls[cls].size);
+    HP_CRASH_POINT(); /* allocated, not yet handed over: the slot has it */
+    slot_done(slot);
     return rc;
   }
-  if (size > (size_t)mproc__hp->npages << HP_PAGE_SHIFT) return -ENOMEM;
+  if (size > (size_t)mproc__hp->npages << HP_PAGE_SHIFT) {
+    slot_done(slot);
+    return -ENOMEM;
+  }
   uint64_t np = (size + HP_PAGE - 1) >> HP_PAGE_SHIFT;
   hp_pageheap *ph = &mproc__hp->ph;
   uint64_t idx = UINT64_MAX, zoff = 0, zlen = 0;
   for (int attempt = 0; attempt < 2 && idx == UINT64_MAX; attempt++) {
-    /* On failure, give cached empty slabs back and try once more. */
-    if (attempt && mproc__hp_trim() == 0) break;
+    /* On failure, free what dead threads left in flight, give cached
+     * memory back, and try once more. */
+    if (attempt && mproc__hp_reap() + mproc__hp_trim() == 0) break;
+    if (slot) slot->lock = HP_SLOCK_PAGE;
+    atomic_signal_fence(memory_order_seq_cst);
     rc = mproc__hp_lock(&ph->lock, &ph->j);
-    if (rc) return rc;
-    idx = mproc__hp_span_alloc(np, HP_K_LARGE, 0, 0, &zoff, &zlen);
+    if (rc) break;
+    idx = mproc__hp_span_alloc(np, HP_K_LARGE, 0, 0, &zoff, &zlen, slot ? &slot->ptr : NULL);
     mproc__hp_unlock(&ph->lock);
   }
-  if (idx == UINT64_MAX) return -ENOMEM;
+  if (idx == UINT64_MAX) {
+    slot_done(slot);
+    return rc ? rc : -ENOMEM;
+  }
   char *p = hp_page(idx);
   *out = p;
   if (zlen && !(flags & MPROC__HEAP_UNINIT))
@@ -300,6 +440,8 @@ int mproc__heap_alloc_ex(size_t size, unsigned flags, void **out) {
      * lazily as before). */
     if (zlen < np) (void)madvise(p, np << HP_PAGE_SHIFT, MADV_POPULATE_WRITE);
   }
+  HP_CRASH_POINT(); /* allocated, not yet handed over: the slot has it */
+  slot_done(slot);
   return 0;
 }
 
@@ -334,23 +476,51 @@ static unsigned locate(const void *p, uint64_t *head) {
   }
 }
 
+/* Free the LARGE span at head under the page lock (held), clearing *rec
+ * in the same commit. 0 or -EINVAL (not a live large block: *rec cleared
+ * anyway). */
+static int large_free_locked(uint64_t head, uint64_t *rec) {
+  hp_pageheap *ph = &mproc__hp->ph;
+  uint64_t w = hp_pe(head)->w0;
+  if (hp_kind(w) == HP_K_LARGE && (hp_flags(w) & HP_F_HEAD)) {
+    mproc__hp_span_free(head, rec);
+    return 0;
+  }
+  /* Freed by someone else meanwhile. */
+  if (rec) {
+    hp_jset(&ph->j, rec, 0);
+    hp_commit(&ph->j);
+  }
+  return -EINVAL;
+}
+
 int mproc__heap_free(void *p) {
   if (!p) return 0;
   uint64_t head = 0;
   switch (locate(p, &head)) {
-    case HP_K_SLAB:
-      return mproc__hp_small_free(p, head);
+    case HP_K_SLAB: {
+      hp_slot *slot = slot_get();
+      int rc = mproc__hp_small_free(p, head, slot);
+      slot_done(slot);
+      return rc;
+    }
     case HP_K_LARGE: {
+      hp_slot *slot = slot_get();
       hp_pageheap *ph = &mproc__hp->ph;
-      int rc = mproc__hp_lock(&ph->lock, &ph->j);
-      if (rc) return rc;
-      uint64_t w = hp_pe(head)->w0;
-      if (hp_kind(w) != HP_K_LARGE || !(hp_flags(w) & HP_F_HEAD)) {
-        rc = -EINVAL; /* freed by someone else meanwhile */
-      } else {
-        mproc__hp_span_free(head);
+      if (slot) {
+        /* In flight from here (see "Leak on kill" above). */
+        slot->lock = HP_SLOCK_PAGE;
+        atomic_signal_fence(memory_order_seq_cst);
+        hp_store(&slot->ptr, (uint64_t)((char *)p - mproc__hp_base));
+        atomic_signal_fence(memory_order_seq_cst);
+        HP_CRASH_POINT();
       }
-      mproc__hp_unlock(&ph->lock);
+      int rc = mproc__hp_lock(&ph->lock, &ph->j);
+      if (rc == 0) {
+        rc = large_free_locked(head, slot ? &slot->ptr : NULL);
+        mproc__hp_unlock(&ph->lock);
+      }
+      slot_done(slot);
       return rc;
     }
     default:
@@ -389,6 +559,7 @@ int mproc_heap_contains(const void *p) { return p && mproc__heap_contains(p); }
 int mproc_heap_trim(void) {
   int rc = mproc__ensure_init();
   if (rc) return rc;
+  mproc__hp_reap();
   mproc__hp_trim();
   return 0;
 }

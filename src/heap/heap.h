@@ -50,6 +50,12 @@ int mproc__heap_alloc(size_t size, void **out);
 #define MPROC__HEAP_POPULATE 2u
 int mproc__heap_alloc_ex(size_t size, unsigned flags, void **out);
 int mproc__heap_free(void *p);
+/* Free the blocks that threads killed inside mproc__heap_alloc/free left in
+ * flight (see docs/heap.md, "Leak on kill"). The heap does this by itself
+ * (a new thread reuses a dead one's record, the checker, mproc_heap_trim,
+ * and before -ENOMEM); layers that reap dead children (process, pool) may
+ * call it to give the memory back at once. Returns the blocks freed. */
+size_t mproc__heap_reap(void);
 int mproc__heap_contains(const void *p);
 /* Usable size of a live block (>= the size asked for), 0 if not a block. */
 size_t mproc__heap_block_size(const void *p);

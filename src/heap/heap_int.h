@@ -26,10 +26,13 @@
  * Two journals are never both holding entries of one logical operation: a
  * slab is carved out of the page heap (page journal committed) before the
  * class links it (class journal), and unlinked and committed by the class
- * before it is given back to the page heap. A crash between the two only
- * leaks the span.
+ * before it is given back to the page heap. A crash between the two leaves
+ * an orphan slab that the class's next repairer gives back.
+ * The block a dead thread had in flight is recorded in its hp_slot (written
+ * in the same commits, see heap.c "Leak on kill") and freed by a reaper.
  *
- * Lock order: class lock (any arena) -> page lock. Never two class locks.
+ * Lock order: slot owner mutex (held for the thread's life, or by a reaper)
+ * -> class lock (any arena) -> page lock. Never two class locks.
  */
 #ifndef MPROC_HEAP_INT_H
 #define MPROC_HEAP_INT_H
@@ -44,7 +47,7 @@
 #define HP_PAGE 4096u
 #define HP_PAGE_SHIFT 12
 #define HP_MAGIC 0x6d70726f63686570ull /* "mprochep" */
-#define HP_VERSION 1u
+#define HP_VERSION 2u
 #define HP_SLAB_MAGIC 0x736c6162u /* "slab" */
 
 #define HP_NARENA 4     /* independent class states, to spread contention */
@@ -94,6 +97,27 @@ typedef struct hp_class {
   hp_jent je[HP_CJOURNAL];
 } __attribute__((aligned(MPROC_CACHELINE))) hp_class;
 
+/* In-flight record of one thread (see heap.c, "Leak on kill"). The owner
+ * thread holds `owner` for as long as it lives, so the robust-futex
+ * machinery tells everyone when it died. `lock` names the heap lock whose
+ * journal may hold entries for `ptr` (0 none, HP_SLOCK_PAGE, or
+ * HP_SLOCK_CLASS + arena * HP_NCLASS + class); `ptr` is the byte offset of
+ * a block that is allocated but owned by nobody else yet: the block being
+ * allocated (set in the same commit that allocates it, cleared just before
+ * the pointer is returned) or being freed (set before the free's critical
+ * section, cleared in its commit). A dead owner's non-zero ptr is a block
+ * to free. */
+typedef struct hp_slot {
+  mproc__rmutex owner;
+  uint64_t lock;
+  uint64_t ptr;
+  uint64_t pad;
+} __attribute__((aligned(64))) hp_slot;
+
+#define HP_NSLOT 512
+#define HP_SLOCK_PAGE 1u
+#define HP_SLOCK_CLASS 2u
+
 typedef struct hp_hdr {
   uint64_t magic;     /* HP_MAGIC once fully initialised */
   uint64_t version;   /* HP_VERSION */
@@ -105,6 +129,7 @@ typedef struct hp_hdr {
   char root[MPROC__ROOT_NSLOTS][MPROC__HEAP_ROOT_SLOT] __attribute__((aligned(64)));
   hp_pageheap ph __attribute__((aligned(64)));
   hp_class cls[HP_NARENA][HP_NCLASS];
+  hp_slot slots[HP_NSLOT];
 } hp_hdr;
 
 /* Page map entry. w0: kind | flags | class | arena | n, w1: free-list links.
@@ -231,10 +256,12 @@ void mproc__hp_pages_init(uint64_t retain_pages);
  * must be cleared by a caller that needs zeroes (after unlocking); the rest
  * reads as zero (fresh memory). */
 uint64_t mproc__hp_span_alloc(uint64_t npages, unsigned kind, unsigned cls, unsigned arena,
-                              uint64_t *zoff, uint64_t *zlen);
+                              uint64_t *zoff, uint64_t *zlen, uint64_t *rec);
 /* Free the span at head idx (LARGE or SLAB): punch its pages, coalesce,
  * commit. Caller holds the page lock. */
-void mproc__hp_span_free(uint64_t idx);
+void mproc__hp_span_free(uint64_t idx, uint64_t *rec);
+/* rec (may be NULL): a slot's ptr word, set to the new block's offset by
+ * span_alloc / cleared by span_free in the same commit. */
 /* Punch every retained span and make it clean; returns the pages. Caller
  * holds the page lock. */
 uint64_t mproc__hp_purge(void);
@@ -245,8 +272,16 @@ void mproc__hp_punch(uint64_t idx, uint64_t npages);
 /* ---- size classes (slab.c) ---- */
 void mproc__hp_classes_setup(void); /* fill mproc__hp_cls */
 int mproc__hp_class_of(size_t size); /* smallest class >= size; -1 if large */
-int mproc__hp_small_alloc(int cls, void **out);
-int mproc__hp_small_free(void *p, uint64_t head);
+/* slot (may be NULL): the calling thread's in-flight record. */
+int mproc__hp_small_alloc(int cls, void **out, hp_slot *slot);
+int mproc__hp_small_free(void *p, uint64_t head, hp_slot *slot);
+/* Free block p (a slab block of class state (arena, cls)) whose lock the
+ * caller holds, clearing *rec in the same commit. Returns 0 or -EINVAL
+ * (not a live block of that class state: *rec cleared anyway). */
+int mproc__hp_small_free_locked(int arena, int cls, void *p, uint64_t *rec);
+/* Recover every slot whose owner died (free its in-flight block). Returns
+ * the number of blocks freed. Caller holds no heap lock. */
+size_t mproc__hp_reap(void);
 /* Lock class state (arena, cls), reclaiming orphan slabs after a death. */
 int mproc__hp_class_lock(int arena, int cls);
 /* Give every empty slab back to the page heap and punch every retained

@@ -173,7 +173,7 @@ static uint64_t find_mixed(uint64_t npages, uint64_t *rn, uint64_t *c, uint64_t 
 }
 
 uint64_t mproc__hp_span_alloc(uint64_t npages, unsigned kind, unsigned cls, unsigned arena,
-                              uint64_t *zoff, uint64_t *zlen) {
+                              uint64_t *zoff, uint64_t *zlen, uint64_t *rec) {
   hp_pageheap *ph = &mproc__hp->ph;
   *zoff = *zlen = 0;
   if (npages == 0 || npages > ph->free_pages) return UINT64_MAX;
@@ -272,6 +272,7 @@ uint64_t mproc__hp_span_alloc(uint64_t npages, unsigned kind, unsigned cls, unsi
   }
   if (warm) hp_jset(PJ(), &ph->dirty_pages, ph->dirty_pages - warm);
   hp_jset(PJ(), &ph->free_pages, ph->free_pages - npages);
+  if (rec) hp_jset(PJ(), rec, (uint64_t)(hp_page(idx) - mproc__hp_base));
   hp_commit(PJ());
   return idx;
 }
@@ -336,7 +337,7 @@ static int punch_for_clean(uint64_t idx, uint64_t n, int whole) {
   return 0;
 }
 
-void mproc__hp_span_free(uint64_t idx) {
+void mproc__hp_span_free(uint64_t idx, uint64_t *rec) {
   hp_pageheap *ph = &mproc__hp->ph;
   uint64_t w = hp_pe(idx)->w0;
   unsigned kind = hp_kind(w);
@@ -373,6 +374,7 @@ void mproc__hp_span_free(uint64_t idx) {
   }
   if (keep) hp_jset(PJ(), &ph->dirty_pages, ph->dirty_pages + keep);
   hp_jset(PJ(), &ph->free_pages, ph->free_pages + n);
+  if (rec) hp_jset(PJ(), rec, 0);
   hp_commit(PJ());
 }
 

@@ -21,8 +21,9 @@
  * entirely under the class lock, so a death between the two steps leaves an
  * "orphan" slab (a SLAB span of this class, not linked, no block allocated)
  * that the next locker of the class, who gets MPROC_EOWNERDEAD, finds and
- * gives back to the page heap (reclaim_orphans). Nothing leaks but the one
- * block a dying process was allocating.
+ * gives back to the page heap (reclaim_orphans). The block a dying thread
+ * was allocating or freeing is in its in-flight record (take_block and
+ * free_locked set/clear it in their commits) and is freed by a reaper.
  *
  * Under memory pressure (-ENOMEM from the page heap) mproc__hp_trim() gives
  * every cached empty slab back and the allocation is retried once.
@@ -115,7 +116,7 @@ static void reclaim_orphans(hp_class *c, int cls, int arena) {
     }
     i += n;
   }
-  for (uint64_t k = 0; k < nf; k++) mproc__hp_span_free(found[k]);
+  for (uint64_t k = 0; k < nf; k++) mproc__hp_span_free(found[k], NULL);
   mproc__hp_unlock(&ph->lock);
 }
 
@@ -187,7 +188,7 @@ static int new_slab(hp_class *c, int cls, int arena) {
   if (rc) return rc;
   uint64_t zoff, zlen;
   uint64_t idx = mproc__hp_span_alloc(ci->pages, HP_K_SLAB, (unsigned)cls, (unsigned)arena,
-                                      &zoff, &zlen);
+                                      &zoff, &zlen, NULL);
   mproc__hp_unlock(&ph->lock);
   if (idx == UINT64_MAX) return -ENOMEM;
   hp_slab *s = slab_at(idx);
@@ -203,8 +204,9 @@ static int new_slab(hp_class *c, int cls, int arena) {
   return 0;
 }
 
-/* Take one block from c's first partial slab. Caller holds the lock. */
-static int take_block(hp_class *c, int cls, void **out) {
+/* Take one block from c's first partial slab. Caller holds the lock.
+ * rec: the thread's slot ptr, set to the block in the same commit. */
+static int take_block(hp_class *c, int cls, void **out, uint64_t *rec) {
   const hp_clsinfo *ci = &mproc__hp_cls[cls];
   if (!c->partial) return -ENOMEM;
   uint64_t idx = c->partial - 1;
@@ -222,39 +224,52 @@ static int take_block(hp_class *c, int cls, void **out) {
     hp_jset(&c->j, &s->nfree, s->nfree - 1);
     if (s->nfree == 0) unlink_slab(c, s); /* full slabs leave the list */
     hp_jset(&c->j, &c->live, c->live + 1);
+    char *blk = (char *)s + ci->first + (size_t)(w * 64u + bit) * ci->size;
+    if (rec) hp_jset(&c->j, rec, (uint64_t)(blk - mproc__hp_base));
     hp_commit(&c->j);
     s->hint = w; /* a cache, not journaled */
-    *out = (char *)s + ci->first + (size_t)(w * 64u + bit) * ci->size;
+    *out = blk;
     return 0;
   }
   /* nfree > 0 but no free bit: metadata is damaged. Refuse, keep going. */
   return MPROC_EPROTO;
 }
 
-static int alloc_once(int cls, void **out) {
+static inline uint64_t class_lock_id(int arena, int cls) {
+  return HP_SLOCK_CLASS + (uint64_t)arena * HP_NCLASS + (uint64_t)cls;
+}
+
+static int alloc_once(int cls, void **out, hp_slot *slot) {
   int arena;
+  uint64_t *rec = slot ? &slot->ptr : NULL;
   int rc = lock_arena(cls, &arena);
   if (rc) return rc;
+  /* Named before the first journaled write of the slot (see heap.c). */
+  if (slot) slot->lock = class_lock_id(arena, cls);
+  atomic_signal_fence(memory_order_seq_cst);
+  HP_CRASH_POINT();
   hp_class *c = &mproc__hp->cls[arena][cls];
   if (!c->partial) rc = new_slab(c, cls, arena);
-  if (rc == 0) rc = take_block(c, cls, out);
+  if (rc == 0) rc = take_block(c, cls, out, rec);
   mproc__hp_unlock(&c->lock);
   if (rc == -ENOMEM) {
     /* The page heap is full: other arenas may still have free blocks. */
     for (int i = 1; i < HP_NARENA && rc == -ENOMEM; i++) {
       int b = (arena + i) % HP_NARENA;
+      if (slot) slot->lock = class_lock_id(b, cls);
+      atomic_signal_fence(memory_order_seq_cst);
       int lr = mproc__hp_class_lock(b, cls);
       if (lr) return lr;
-      rc = take_block(&mproc__hp->cls[b][cls], cls, out);
+      rc = take_block(&mproc__hp->cls[b][cls], cls, out, rec);
       mproc__hp_unlock(&mproc__hp->cls[b][cls].lock);
     }
   }
   return rc;
 }
 
-int mproc__hp_small_alloc(int cls, void **out) {
-  int rc = alloc_once(cls, out);
-  if (rc == -ENOMEM && mproc__hp_trim() > 0) rc = alloc_once(cls, out);
+int mproc__hp_small_alloc(int cls, void **out, hp_slot *slot) {
+  int rc = alloc_once(cls, out, slot);
+  if (rc == -ENOMEM && mproc__hp_reap() + mproc__hp_trim() > 0) rc = alloc_once(cls, out, slot);
   return rc; /* the caller clears the block (or not, if it asked so) */
 }
 
@@ -280,7 +295,7 @@ size_t mproc__hp_trim(void) {
         i = next;
       }
       if (nf && mproc__hp_lock(&ph->lock, &ph->j) == 0) {
-        for (uint64_t k = 0; k < nf; k++) mproc__hp_span_free(found[k]);
+        for (uint64_t k = 0; k < nf; k++) mproc__hp_span_free(found[k], NULL);
         mproc__hp_unlock(&ph->lock);
         freed += nf;
       }
@@ -293,21 +308,32 @@ size_t mproc__hp_trim(void) {
   return freed;
 }
 
-int mproc__hp_small_free(void *p, uint64_t head) {
-  uint64_t w = hp_load(&hp_pe(head)->w0);
-  unsigned cls = hp_cls(w), arena = hp_arena(w);
-  if (cls >= HP_NCLASS || arena >= HP_NARENA) return -EINVAL;
+/* The body of a free under the class lock. *release says the slab became
+ * empty and was unlinked (committed): the caller gives it to the page heap
+ * while still holding the class lock. */
+static int free_locked(int arena, int cls, void *p, uint64_t *rec, int *release) {
   const hp_clsinfo *ci = &mproc__hp_cls[cls];
   hp_class *c = &mproc__hp->cls[arena][cls];
-  int rc = mproc__hp_class_lock((int)arena, (int)cls);
-  if (rc) return rc;
+  *release = 0;
   /* Re-validate under the lock: the slab cannot change owner while we hold
    * its class lock, unless the caller passed a block it does not own. */
+  uint64_t head = 0;
+  int rc = -EINVAL;
+  if (!mproc__heap_contains(p) || ((uintptr_t)p & 15)) goto out;
+  head = hp_page_of(p);
+  uint64_t w = hp_pe(head)->w0;
+  if (hp_kind(w) == HP_K_SLABPART) {
+    head = hp_n(w);
+    if (head >= hp_page_of(p)) goto out;
+    w = hp_pe(head)->w0;
+  }
+  if (hp_kind(w) != HP_K_SLAB || !(hp_flags(w) & HP_F_HEAD) || hp_cls(w) != (unsigned)cls ||
+      hp_arena(w) != (unsigned)arena || head + hp_n(w) <= hp_page_of(p))
+    goto out;
   hp_slab *s = slab_at(head);
   uint64_t off = (uint64_t)((char *)p - (char *)s);
-  rc = -EINVAL;
-  if (hp_load(&hp_pe(head)->w0) != w || s->magic != HP_SLAB_MAGIC || s->cls != cls ||
-      s->arena != arena || off < ci->first || (off - ci->first) % ci->size)
+  if (s->magic != HP_SLAB_MAGIC || s->cls != cls || s->arena != arena || off < ci->first ||
+      (off - ci->first) % ci->size)
     goto out;
   uint64_t i = (off - ci->first) / ci->size;
   if (i >= ci->nblocks) goto out;
@@ -317,23 +343,52 @@ int mproc__hp_small_free(void *p, uint64_t head) {
   hp_jset(&c->j, &s->nfree, s->nfree + 1);
   if (s->nfree == 1) push_slab(c, head); /* was full: back in the list */
   hp_jset(&c->j, &c->live, c->live - 1);
-  int release = s->nfree == ci->nblocks && (s->prev || s->next);
-  if (release) {
+  *release = s->nfree == ci->nblocks && (s->prev || s->next);
+  if (*release) {
     unlink_slab(c, s);
     hp_jset(&c->j, &c->nslabs, c->nslabs - 1);
   }
-  hp_commit(&c->j);
   rc = 0;
-  if (release) {
+out:
+  if (rec) hp_jset(&c->j, rec, 0);
+  hp_commit(&c->j);
+  if (*release) {
     /* Committed and unlinked, still under the class lock: if we die before
      * the page heap has it, the next class locker reclaims the orphan. */
     hp_pageheap *ph = &mproc__hp->ph;
     if (mproc__hp_lock(&ph->lock, &ph->j) == 0) {
-      mproc__hp_span_free(head);
+      mproc__hp_span_free(head, NULL);
       mproc__hp_unlock(&ph->lock);
     }
   }
-out:
-  mproc__hp_unlock(&c->lock);
+  return rc;
+}
+
+int mproc__hp_small_free_locked(int arena, int cls, void *p, uint64_t *rec) {
+  int release;
+  return free_locked(arena, cls, p, rec, &release);
+}
+
+int mproc__hp_small_free(void *p, uint64_t head, hp_slot *slot) {
+  uint64_t w = hp_load(&hp_pe(head)->w0);
+  unsigned cls = hp_cls(w), arena = hp_arena(w);
+  if (cls >= HP_NCLASS || arena >= HP_NARENA) return -EINVAL;
+  if (slot) {
+    /* In flight from here: if we die before the commit, whoever reaps the
+     * slot finishes the free. */
+    slot->lock = class_lock_id((int)arena, (int)cls);
+    atomic_signal_fence(memory_order_seq_cst);
+    hp_store(&slot->ptr, (uint64_t)((char *)p - mproc__hp_base));
+    atomic_signal_fence(memory_order_seq_cst);
+    HP_CRASH_POINT();
+  }
+  int rc = mproc__hp_class_lock((int)arena, (int)cls);
+  if (rc) {
+    if (slot) hp_store(&slot->ptr, 0);
+    return rc;
+  }
+  int release;
+  rc = free_locked((int)arena, (int)cls, p, slot ? &slot->ptr : NULL, &release);
+  mproc__hp_unlock(&mproc__hp->cls[arena][cls].lock);
   return rc;
 }

@@ -101,6 +101,7 @@ void mproc__pool_fork_identity(int slot, pid_t owner) {
 }
 
 int mproc__pool_launch(mproc_pool_t *p, int i) {
+  /* Called by the pool thread with p->mu held; drops it while starting. */
   pshared *sh = p->sh;
   int fs = sh->method == MPROC_START_FORKSERVER;
   struct mproc_process *pr = calloc(1, sizeof *pr);
@@ -117,7 +118,13 @@ int mproc__pool_launch(mproc_pool_t *p, int i) {
   pr->arg = &w;
   snprintf(pr->name, sizeof pr->name, "%sPoolWorker-%d", fs ? "ForkServer" : "Spawn", i + 1);
   snprintf(pr->target_name, sizeof pr->target_name, "%s", POOL_WORKER_TARGET);
+  /* The start blocks until the worker runs (spawn: an exec, ~1.4 ms): let
+   * submitters, cancels and terminate take the lock meanwhile. Only the
+   * pool thread starts workers, and slot i has no process (pidfd -1) until
+   * it is registered below, so nothing else touches the slot. */
+  pthread_mutex_unlock(&p->mu);
   int rc = fs ? mproc__forkserver_start(pr) : mproc__spawn_start(pr);
+  pthread_mutex_lock(&p->mu);
   if (rc) {
     free(pr);
     return rc;
@@ -146,6 +153,11 @@ int mproc__pool_launch(mproc_pool_t *p, int i) {
     p->fsproc[i] = pr; /* keeps the status socket */
   } else {
     free(pr); /* spawn: a child of ours, reaped like a fork worker */
+  }
+  if (p->state == PS_TERMINATED) {
+    /* terminate ran while we started it, and killed the others */
+    p->kill_reason[i] = -ECANCELED;
+    mproc__pool_signal(p, i, SIGKILL);
   }
   return 0;
 }

@@ -360,7 +360,8 @@ const char *mproc__target_name_of(mproc_target_fn fn);
 
 /* ---- launch.c (forkserver and spawn workers) ---- */
 /* Start the worker of slot i through the fork server or by spawn (pool
- * thread, under mu; the slot was reset by mproc__pool_spawn). 0 or < 0. */
+ * thread, under mu, which it releases while the start blocks; the slot was
+ * reset by mproc__pool_spawn). 0 or < 0. */
 int mproc__pool_launch(mproc_pool_t *p, int i);
 /* In a new fork worker: its process name and parent pid. */
 void mproc__pool_fork_identity(int slot, pid_t owner);
