@@ -8,8 +8,9 @@
  * mproc is faster than raw fork), speed-ups as "x" (higher is better).
  * Python's heavy() (exact big-integer powers) is far slower than the C one,
  * so its speed-up is measured on heavy(120) x 20: only the ratio compares.
- * Start+join figures are the best batch of 10 (raw and mproc batches
- * interleaved): the 2-CPU machine is shared and its noise only ever adds.
+ * Start+join figures are the best of 40 batches (raw and mproc batches
+ * interleaved, so both get the machine's quiet moments): the 2-CPU machine
+ * is shared and its noise only ever adds.
  * The raw baseline of fork and forkserver is fork()+waitpid() of a child
  * that _exits at once; that of spawn is fork()+exec of this same program
  * (which returns at once from main)+waitpid(), the same work as a spawn.
@@ -159,7 +160,7 @@ int main(int argc, char **argv) {
   mproc_register_target("noop", noop);
   if (mproc_spawn_main(argc, argv)) return 1;
   int quick = argc > 1 && strcmp(argv[1], "quick") == 0;
-  int forks = quick ? 200 : 2000, spawns = quick ? 20 : 200;
+  int forks = quick ? 200 : 2000, spawns = quick ? 40 : 200; /* >= 40: batches */
   char args[64];
 
   static const struct { const char *name; int method; int count; const char *py; } m[] = {
@@ -171,10 +172,10 @@ int main(int argc, char **argv) {
     int count = m[i].count ? spawns : forks;
     warm_up(m[i].method);
     double raw = 1e30, mp = 1e30;
-    for (int b = 0; b < 10; b++) {
-      double r = m[i].method == MPROC_START_SPAWN ? raw_exec_us(count / 10)
-                                                  : raw_fork_us(count / 10);
-      double x = mproc_us(m[i].method, count / 10);
+    for (int b = 0; b < 40; b++) {
+      double r = m[i].method == MPROC_START_SPAWN ? raw_exec_us(count / 40)
+                                                  : raw_fork_us(count / 40);
+      double x = mproc_us(m[i].method, count / 40);
       if (r < raw) raw = r;
       if (x < mp) mp = x;
     }

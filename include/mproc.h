@@ -382,8 +382,36 @@ MPROC_EXPORT int mproc_event_wait(mproc_event_t *event, double timeout);
 
 typedef struct mproc_barrier mproc_barrier_t;
 
-/* A barrier for parties (1 .. 65536) waiters. No action callable. */
+/* A barrier for parties (1 .. 65536) waiters, without an action.
+ * Returns 0, -EINVAL (NULL barrier, parties out of range), -ENOMEM. */
 MPROC_EXPORT int mproc_barrier_create(mproc_barrier_t **barrier, int parties);
+
+/* A barrier action (Python's Barrier(parties, action)): return 0 for
+ * success, anything else for failure. */
+typedef int (*mproc_barrier_action_fn)(void *arg);
+
+/*
+ * A barrier whose every cycle runs action(arg) once, in exactly one of the
+ * released parties (the last to arrive), before any party is released.
+ * If the action returns non-zero the barrier breaks: every party of that
+ * cycle, the runner included, gets MPROC_EBROKEN, as do later waits until
+ * mproc_barrier_reset(). While it runs, the other parties are still
+ * waiting: their timeouts, abort() and reset() act as before the last
+ * arrival (the cycle breaks, the runner gets MPROC_EBROKEN once the action
+ * returns), and the runner's process dying breaks the barrier.
+ * The action must be a function of the program or of a library loaded in
+ * every process that may run it: it is found again by module and offset,
+ * so it works in fork, forkserver and spawn children alike (a runner that
+ * lacks the module breaks the barrier). arg is passed as is: in spawn
+ * children only NULL, an integer or a shared-heap pointer mean anything.
+ * The action runs with no mproc lock held; it must not wait on this
+ * barrier. Returns 0, -EINVAL (NULL barrier or action, parties out of
+ * range, action not inside any loaded object), -ENAMETOOLONG (the module's
+ * path is 256 bytes or longer), -ENOMEM. Thread- and fork-safe as the
+ * rest of the barrier.
+ */
+MPROC_EXPORT int mproc_barrier_create_action(mproc_barrier_t **barrier, int parties,
+                                             mproc_barrier_action_fn action, void *arg);
 /* Free it. -EBUSY while parties are waiting in it. NULL: 0. */
 MPROC_EXPORT int mproc_barrier_destroy(mproc_barrier_t *barrier);
 /*
@@ -403,7 +431,8 @@ MPROC_EXPORT int mproc_barrier_wait(mproc_barrier_t *barrier, double timeout);
 MPROC_EXPORT int mproc_barrier_abort(mproc_barrier_t *barrier);
 /* Return it to the empty state; current waiters get MPROC_EBROKEN. */
 MPROC_EXPORT int mproc_barrier_reset(mproc_barrier_t *barrier);
-/* parties; the number waiting in the current cycle; 1 if broken, 0 if not.
+/* parties; the number waiting in the current cycle (0 once all arrived,
+ * also while the action runs); 1 if broken, 0 if not.
  * Each returns an error code for a bad barrier. */
 MPROC_EXPORT int mproc_barrier_parties(const mproc_barrier_t *barrier);
 MPROC_EXPORT int mproc_barrier_n_waiting(mproc_barrier_t *barrier);

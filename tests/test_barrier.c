@@ -1,6 +1,8 @@
 /* test_barrier.c - Barrier: arrival indices over many cycles across
  * processes, timeouts break it, abort, reset (idle and with waiters), a
- * party killed while waiting, attributes, bad input, no CPU while waiting. */
+ * party killed while waiting, attributes, bad input, no CPU while waiting;
+ * the action: once per cycle before release, failure breaks, runner death,
+ * a timeout while it runs, bad input, threads. */
 #include <math.h>
 #include <pthread.h>
 
@@ -286,6 +288,271 @@ static void barrier_threads(void **state) {
   MPROC_PASS(mproc_barrier_destroy(g_tb->b));
 }
 
+/* ---- the action (Python's Barrier(parties, action)) ---- */
+
+#define ACYCLES 100
+
+typedef struct act {
+  mproc_barrier_t *b;
+  volatile int64_t runs;              /* action calls */
+  volatile int64_t arrived[ACYCLES];  /* parties that entered wait, per cycle */
+  volatile int64_t released[ACYCLES]; /* parties whose wait returned */
+  volatile int64_t early;             /* action ran before all arrived */
+  volatile int64_t late;              /* action ran after someone left */
+  volatile int runner[ACYCLES];       /* pid that ran it */
+  volatile int fail_at;               /* run number that fails (-1 none) */
+  volatile int kill_runner;           /* the action SIGKILLs a child runner */
+  volatile int parent;
+  volatile double action_sleep;       /* seconds the action takes */
+  volatile int ready;
+  volatile int result;
+} act;
+
+static int count_action(void *arg) {
+  act *a = arg;
+  int64_t c = a->runs;
+  if (c < ACYCLES) {
+    if (__atomic_load_n(&a->arrived[c], __ATOMIC_SEQ_CST) != 3) a->early++;
+    if (__atomic_load_n(&a->released[c], __ATOMIC_SEQ_CST) != 0) a->late++;
+    a->runner[c] = getpid();
+  }
+  if (a->kill_runner && getpid() != a->parent) raise(SIGKILL);
+  if (a->action_sleep > 0) su_sleep(a->action_sleep);
+  a->runs = c + 1;
+  return c == a->fail_at ? 7 : 0;
+}
+
+static act *mk_act(int parties) {
+  act *a = su_shared(sizeof *a);
+  memset((void *)a, 0, sizeof *a);
+  a->fail_at = -1;
+  a->parent = getpid();
+  MPROC_PASS(mproc_barrier_create_action(&a->b, parties, count_action, a));
+  return a;
+}
+
+static int act_cycler(void *arg) {
+  act *a = arg;
+  for (int c = 0; c < ACYCLES; c++) {
+    __atomic_fetch_add(&a->arrived[c], 1, __ATOMIC_SEQ_CST);
+    int idx = mproc_barrier_wait(a->b, 30);
+    CHILD_CHECK(idx >= 0 && idx < 3);
+    __atomic_fetch_add(&a->released[c], 1, __ATOMIC_SEQ_CST);
+  }
+  return 0;
+}
+
+/* Three processes, 100 cycles: the action runs exactly once per cycle,
+ * after all three arrived and before any was released, in one of them. */
+static void barrier_action_once_per_cycle(void **state) {
+  (void)state;
+  act *a = mk_act(3);
+  pid_t p1 = su_fork(act_cycler, a), p2 = su_fork(act_cycler, a);
+  assert_int_equal(act_cycler(a), 0);
+  SU_JOIN_OK(p1);
+  SU_JOIN_OK(p2);
+  assert_int_equal(a->runs, ACYCLES);
+  assert_int_equal(a->early, 0);
+  assert_int_equal(a->late, 0);
+  for (int c = 0; c < ACYCLES; c++) {
+    assert_int_equal(a->released[c], 3);
+    assert_true(a->runner[c] == a->parent || a->runner[c] == p1 || a->runner[c] == p2);
+  }
+  MPROC_ASSERT_RC(mproc_barrier_broken(a->b), 0);
+  MPROC_PASS(mproc_barrier_destroy(a->b));
+  mproc_heap_free(a);
+}
+
+static int act_one_wait(void *arg) {
+  act *a = arg;
+  __atomic_fetch_add(&a->ready, 1, __ATOMIC_SEQ_CST);
+  return mproc_barrier_wait(a->b, 30) == MPROC_EBROKEN ? 0 : 1;
+}
+
+/* A failing action breaks the barrier: every party, the runner included,
+ * gets MPROC_EBROKEN; later waits too until reset; after it, cycles work. */
+static void barrier_action_failure_breaks(void **state) {
+  (void)state;
+  act *a = mk_act(3);
+  a->fail_at = 0;
+  pid_t p1 = su_fork(act_one_wait, a), p2 = su_fork(act_one_wait, a);
+  MPROC_ASSERT_RC(mproc_barrier_wait(a->b, 30), MPROC_EBROKEN);
+  SU_JOIN_OK(p1);
+  SU_JOIN_OK(p2);
+  assert_int_equal(a->runs, 1);
+  MPROC_ASSERT_RC(mproc_barrier_broken(a->b), 1);
+  MPROC_ASSERT_RC(mproc_barrier_wait(a->b, 1), MPROC_EBROKEN);
+  assert_int_equal(a->runs, 1); /* a broken barrier runs no action */
+  MPROC_PASS(mproc_barrier_reset(a->b));
+  memset((void *)a->arrived, 0, sizeof a->arrived);
+  a->runs = 0;
+  a->early = a->late = 0; /* the failing cycle had no arrival counts */
+  a->fail_at = -1;
+  p1 = su_fork(act_cycler, a);
+  p2 = su_fork(act_cycler, a);
+  assert_int_equal(act_cycler(a), 0);
+  SU_JOIN_OK(p1);
+  SU_JOIN_OK(p2);
+  assert_int_equal(a->runs, ACYCLES);
+  assert_int_equal(a->early, 0);
+  assert_int_equal(a->late, 0);
+  MPROC_PASS(mproc_barrier_destroy(a->b));
+  mproc_heap_free(a);
+}
+
+static int noop_action(void *arg) {
+  (void)arg;
+  return 0;
+}
+
+static void barrier_action_bad_input(void **state) {
+  (void)state;
+  mproc_barrier_t *b;
+  uintptr_t bogus = 16; /* no loaded object lives there */
+  mproc_barrier_action_fn bad;
+  memcpy(&bad, &bogus, sizeof bad);
+  MPROC_ASSERT_RC(mproc_barrier_create_action(NULL, 2, noop_action, NULL), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_barrier_create_action(&b, 0, noop_action, NULL), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_barrier_create_action(&b, 65537, noop_action, NULL), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_barrier_create_action(&b, 2, NULL, NULL), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_barrier_create_action(&b, 2, bad, NULL), MPROC_EINVAL);
+  /* One party: the action runs in every wait of that party. */
+  MPROC_PASS(mproc_barrier_create_action(&b, 1, noop_action, NULL));
+  MPROC_ASSERT_RC(mproc_barrier_wait(b, 0), 0);
+  MPROC_ASSERT_RC(mproc_barrier_wait(b, -1), 0);
+  MPROC_PASS(mproc_barrier_destroy(b));
+  MPROC_ASSERT_RC(mproc_barrier_wait(b, 0), MPROC_EDESTROYED);
+}
+
+/* The last party arrives in a child whose action kills it: the waiting
+ * parent is not left hanging, the barrier breaks. */
+static int arrive_last(void *arg) {
+  act *a = arg;
+  double end = mproc_test_now() + 20;
+  while (mproc_barrier_n_waiting(a->b) != 1 && mproc_test_now() < end) usleep(1000);
+  mproc_barrier_wait(a->b, 30); /* the action kills us in there */
+  return 3;
+}
+
+static void barrier_action_runner_dies(void **state) {
+  (void)state;
+  act *a = mk_act(2);
+  a->kill_runner = 1;
+  pid_t p = su_fork(arrive_last, a);
+  MPROC_ASSERT_RC(mproc_barrier_wait(a->b, 30), MPROC_EBROKEN);
+  assert_int_equal(su_wait(p, NULL), -SIGKILL);
+  MPROC_ASSERT_RC(mproc_barrier_broken(a->b), 1);
+  MPROC_PASS(mproc_barrier_reset(a->b));
+  MPROC_PASS(mproc_barrier_destroy(a->b));
+  mproc_heap_free(a);
+}
+
+/* A wait that times out while the action runs breaks the barrier then and
+ * there (not after the action); the runner gets MPROC_EBROKEN. */
+static int arrive_last_report(void *arg) {
+  act *a = arg;
+  double end = mproc_test_now() + 20;
+  while (mproc_barrier_n_waiting(a->b) != 1 && mproc_test_now() < end) usleep(1000);
+  a->result = mproc_barrier_wait(a->b, 30);
+  return 0;
+}
+
+static void barrier_action_timeout_while_running(void **state) {
+  (void)state;
+  act *a = mk_act(2);
+  a->action_sleep = 3;
+  pid_t p = su_fork(arrive_last_report, a);
+  double t0 = mproc_test_now();
+  MPROC_ASSERT_RC(mproc_barrier_wait(a->b, 1), MPROC_ETIMEDOUT);
+  assert_true(mproc_test_now() - t0 < 2.9); /* did not wait for the action */
+  MPROC_ASSERT_RC(mproc_barrier_broken(a->b), 1);
+  SU_JOIN_OK(p);
+  assert_int_equal(a->result, MPROC_EBROKEN);
+  assert_int_equal(a->runs, 1);
+  MPROC_PASS(mproc_barrier_reset(a->b));
+  MPROC_PASS(mproc_barrier_destroy(a->b));
+  mproc_heap_free(a);
+}
+
+/* Threads as parties (TSan): the action's plain writes are ordered before
+ * every party's release and after every arrival. */
+typedef struct tact {
+  mproc_barrier_t *b;
+  int64_t runs;       /* plain: only the action writes it */
+  int64_t seen[4][ACYCLES];
+} tact;
+static tact *g_ta;
+
+static int tact_action(void *arg) {
+  ((tact *)arg)->runs++;
+  return 0;
+}
+
+static void *tact_party(void *arg) {
+  int me = (int)(intptr_t)arg;
+  for (int c = 0; c < ACYCLES; c++) {
+    if (mproc_barrier_wait(g_ta->b, 30) < 0) return (void *)1;
+    g_ta->seen[me][c] = g_ta->runs;
+    if (mproc_barrier_wait(g_ta->b, 30) < 0) return (void *)2;
+  }
+  return NULL;
+}
+
+static void barrier_action_threads(void **state) {
+  (void)state;
+  g_ta = su_shared(sizeof *g_ta);
+  memset(g_ta, 0, sizeof *g_ta);
+  MPROC_PASS(mproc_barrier_create_action(&g_ta->b, 4, tact_action, g_ta));
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, tact_party, (void *)(intptr_t)i), 0);
+  for (int i = 0; i < 4; i++) {
+    void *r;
+    pthread_join(t[i], &r);
+    assert_null(r);
+  }
+  /* Two waits (two actions) per cycle: after cycle c's first wait, every
+   * thread saw exactly 2c+1 runs. */
+  for (int c = 0; c < ACYCLES; c++)
+    for (int i = 0; i < 4; i++) assert_int_equal(g_ta->seen[i][c], 2 * c + 1);
+  assert_int_equal(g_ta->runs, 2 * ACYCLES);
+  MPROC_PASS(mproc_barrier_destroy(g_ta->b));
+  mproc_heap_free(g_ta);
+}
+
+/* The runner is a spawned child: a fresh exec of this program, laid out
+ * elsewhere by ASLR; it still finds and runs the action. */
+static int spawn_party(void *arg) {
+  act *a = arg;
+  a->result = (int)((uintptr_t)count_action & 0x7fffffff); /* its address here */
+  double end = mproc_test_now() + 20;
+  while (mproc_barrier_n_waiting(a->b) != 1 && mproc_test_now() < end) usleep(1000);
+  int idx = mproc_barrier_wait(a->b, 30);
+  return idx == 1 ? 0 : 10 + (idx < 0 ? -idx % 50 : idx);
+}
+
+static void barrier_action_in_spawned_child(void **state) {
+  (void)state;
+  act *a = mk_act(2);
+  a->arrived[0] = 3; /* count_action's arrival check is for 3 parties */
+  mproc_process_t *p = NULL;
+  MPROC_PASS(mproc_process_create(&p, spawn_party, a,
+                                  &(mproc_process_opts){.start_method = MPROC_START_SPAWN}));
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_ASSERT_RC(mproc_barrier_wait(a->b, 30), 0);
+  MPROC_PASS(mproc_process_join(p, 30));
+  int code = -1;
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, 0);
+  assert_int_equal(a->runs, 1);
+  assert_int_equal(a->runner[0], mproc_process_pid(p));
+  if (a->result != (int)((uintptr_t)count_action & 0x7fffffff))
+    printf("(the spawned child had the action at another address)\n");
+  mproc_process_destroy(p);
+  MPROC_PASS(mproc_barrier_destroy(a->b));
+  mproc_heap_free(a);
+}
+
 static const struct CMUnitTest tests[] = {
     MPROC_TEST(barrier_threads),
     MPROC_TEST(barrier_basic),
@@ -298,5 +565,16 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(barrier_dead_party_then_arrivals),
     MPROC_TEST(barrier_unreaped_child_party),
     MPROC_TEST(barrier_waiter_uses_no_cpu),
+    MPROC_TEST(barrier_action_once_per_cycle),
+    MPROC_TEST(barrier_action_failure_breaks),
+    MPROC_TEST(barrier_action_bad_input),
+    MPROC_TEST(barrier_action_runner_dies),
+    MPROC_TEST(barrier_action_timeout_while_running),
+    MPROC_TEST(barrier_action_threads),
+    MPROC_TEST(barrier_action_in_spawned_child),
 };
-MPROC_TEST_MAIN(tests)
+int main(int argc, char **argv) {
+  mproc_register_target("spawn_party", spawn_party);
+  if (mproc_spawn_main(argc, argv)) return 1; /* never returns in a spawned child */
+  return mproc_test_main(tests, sizeof tests / sizeof tests[0], argc, argv, __FILE__);
+}

@@ -6,6 +6,7 @@
  * timeout, cancellation, maxtasksperchild, initializer, owner death, idle
  * CPU, and the bad inputs specific to these methods (unregistered functions
  * are refused at the call, never crash a worker). */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -128,6 +129,22 @@ static int t_late(const void *in, size_t n, void *out, mproc_task_ctx *c) {
   (void)c;
   *(long *)out = *(const long *)in + 1000;
   return 0;
+}
+
+/* Runs a fork pool inside the worker (nested pools): sum of squares. */
+static int t_nested(const void *in, size_t n, void *out, mproc_task_ctx *c) {
+  (void)n;
+  long k = *(const long *)in, v[4] = {1, 2, 3, 4}, r[4], sum = 0;
+  mproc_pool_t *q;
+  mproc_pool_opts o = {.processes = 2, .start_method = MPROC_START_FORK};
+  int rc = mproc_pool_create(&q, &o);
+  if (rc) return mproc_task_fail(c, rc, "nested create: %s", mproc_strerror(rc));
+  rc = mproc_pool_map(q, t_sq, v, 4, sizeof(long), r, sizeof(long), NULL);
+  mproc_pool_destroy(q);
+  if (rc) return mproc_task_fail(c, rc, "nested map: %s", mproc_strerror(rc));
+  for (int i = 0; i < 4; i++) sum += r[i];
+  sum *= k;
+  return put(c, out, &sum, sizeof sum);
 }
 
 /* ---- helpers ---- */
@@ -471,18 +488,24 @@ static void bad_case(int method) {
 /* ---- owner death, idle CPU ---- */
 
 static int list_children_of(pid_t pid, pid_t *out, int cap) {
-  /* every thread's children (workers may be forked by the launcher) */
+  /* every thread's children (spawned workers are forked by the launcher) */
   char path[96];
-  int n = 0;
   snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-  FILE *ls = NULL;
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "cat /proc/%d/task/*/children 2>/dev/null", (int)pid);
-  ls = popen(cmd, "r");
-  if (!ls) return 0;
-  int c;
-  while (n < cap && fscanf(ls, "%d", &c) == 1) out[n++] = c;
-  pclose(ls);
+  DIR *d = opendir(path);
+  if (!d) return 0;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) && n < cap) {
+    if (e->d_name[0] == '.') continue;
+    char p2[300];
+    snprintf(p2, sizeof p2, "/proc/%d/task/%.200s/children", (int)pid, e->d_name);
+    FILE *f = fopen(p2, "r");
+    if (!f) continue;
+    int c;
+    while (n < cap && fscanf(f, "%d", &c) == 1) out[n++] = c;
+    fclose(f);
+  }
+  closedir(d);
   return n;
 }
 
@@ -527,6 +550,68 @@ static void owner_killed_case(int method) {
     if (!mproc_test_wait_gone(all[i], 1.0)) fail_msg("pid %d outlived its owner", (int)all[i]);
   assert_true(mproc_test_now() - t0 < 1.5);
 }
+
+static volatile sig_atomic_t g_int;
+static void on_int(int sig) {
+  (void)sig;
+  g_int = 1;
+}
+
+/* SIGINT to the owner's whole process group. Variant 0: the owner dies of
+ * it; variant 1: it catches it and destroys the pool. Either way no worker
+ * (nor the fork server) survives and no zombie is left. */
+static void sigint_case(int method, int variant) {
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t owner = fork();
+  if (owner == 0) {
+    setpgid(0, 0);
+    close(fds[0]);
+    if (variant) signal(SIGINT, on_int);
+    mproc_pool_t *p = NULL;
+    mproc_pool_opts o = {.processes = 2, .start_method = method};
+    if (mproc_pool_create(&p, &o)) _exit(2);
+    double busy = 30;
+    mproc_async_t *ar[2];
+    for (int i = 0; i < 2; i++) mproc_pool_apply_async(p, t_sleep, &busy, sizeof busy, NULL, &ar[i]);
+    usleep(100000);
+    /* our children (spawn workers, or the fork server) and theirs */
+    pid_t all[16];
+    int n = list_children_of(getpid(), all, 16);
+    for (int i = 0, m = n; i < m; i++) n += list_children_of(all[i], all + n, 16 - n);
+    ssize_t w = write(fds[1], all, (size_t)n * sizeof(pid_t));
+    (void)w;
+    close(fds[1]);
+    while (!g_int) pause();
+    for (int i = 0; i < 2; i++) mproc_async_destroy(ar[i]);
+    mproc_pool_destroy(p);
+    mproc__forkserver_stop();
+    pid_t left[16];
+    _exit(list_children_of(getpid(), left, 16) == 0 ? 0 : 3);
+  }
+  setpgid(owner, owner);
+  close(fds[1]);
+  pid_t all[16];
+  ssize_t r = read(fds[0], all, sizeof all);
+  close(fds[0]);
+  assert_true(r >= (ssize_t)(2 * sizeof(pid_t)));
+  int n = (int)(r / (ssize_t)sizeof(pid_t));
+  kill(-owner, SIGINT);
+  int st;
+  assert_int_equal(waitpid(owner, &st, 0), owner);
+  if (variant) {
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+  } else {
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGINT);
+  }
+  for (int i = 0; i < n; i++)
+    if (!mproc_test_wait_gone(all[i], 1.0)) fail_msg("pid %d survived SIGINT", (int)all[i]);
+}
+
+static void sigint_dies_case(int method) { sigint_case(method, 0); }
+static void sigint_cleans_case(int method) { sigint_case(method, 1); }
 
 static long cpu_ticks(pid_t pid) {
   char path[64], buf[1024];
@@ -707,6 +792,8 @@ BOTH(bad)
 BOTH(owner_killed)
 BOTH(idle)
 BOTH(chaos)
+BOTH(sigint_dies)
+BOTH(sigint_cleans)
 
 /* A spawned worker is an exec of this program: check it is one. */
 static void test_spawn_workers_are_execs(void **s) {
@@ -725,6 +812,19 @@ static void test_spawn_workers_are_execs(void **s) {
     if (strcmp(buf + i, "--mproc-spawn") == 0) found = 1;
   assert_true(found);
   assert_true(pid != getpid());
+  done(p);
+}
+
+/* A spawned worker may run a pool of its own. */
+static void test_spawn_nested_pool(void **s) {
+  (void)s;
+  mproc_pool_t *p = mk(MPROC_START_SPAWN, 2, NULL);
+  long in[3] = {1, 2, 3}, out[3];
+  mproc_task_error e;
+  mproc_call_opts o = {.chunksize = 1, .error = &e};
+  int rc = mproc_pool_map(p, t_nested, in, 3, 8, out, 8, &o);
+  if (rc) fail_msg("map: %s: %s", mproc_strerror(rc), e.message);
+  for (int i = 0; i < 3; i++) assert_int_equal(out[i], 30 * in[i]);
   done(p);
 }
 
@@ -804,6 +904,11 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(test_default_method_is_family_default),
     MPROC_TEST(test_fs_registered_after_server_start),
     MPROC_TEST(test_spawn_many_workers),
+    MPROC_TEST(test_spawn_nested_pool),
+    MPROC_TEST(test_fs_sigint_dies),
+    MPROC_TEST(test_spawn_sigint_dies),
+    MPROC_TEST(test_fs_sigint_cleans),
+    MPROC_TEST(test_spawn_sigint_cleans),
     MPROC_SLOW_TEST(test_fs_chaos),
     MPROC_SLOW_TEST(test_spawn_chaos),
 };
@@ -817,6 +922,7 @@ int main(int argc, char **argv) {
   mproc_pool_register("t_initval", t_initval);
   mproc_pool_register("t_fail", t_fail);
   mproc_pool_register("t_slow_sq", t_slow_sq);
+  mproc_pool_register("t_nested", t_nested);
   mproc_register_target("init_set", init_set);
   mproc_register_target("init_fail", init_fail);
   mproc_spawn_main(argc, argv); /* a spawned worker never returns from it */

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,17 @@ static int sum_bytes(void *arg) {
   int s = 0;
   for (int i = 0; i < 100; i++) s += b[i];
   return s % 256;
+}
+
+static int ret_arg(void *arg);
+
+#define BIG_ARG ((size_t)3 << 20) /* far more than a socket buffer */
+
+static int check_big(void *arg) {
+  const unsigned char *b = arg;
+  for (size_t i = 0; i < BIG_ARG; i++)
+    if (b[i] != (unsigned char)(i * 7 + i / 4096)) return 1;
+  return 0;
 }
 
 static int sleep_forever(void *arg) {
@@ -92,6 +104,68 @@ static void basic(void **state) {
   mproc_heap_free(r);
   mproc__forkserver_stop();
   assert_int_equal(mproc__forkserver_pid(), 0);
+}
+
+typedef struct storm {
+  pthread_t target;   /* thread to interrupt */
+  _Atomic int stop;
+} storm;
+
+static void on_storm(int sig) { (void)sig; }
+
+static void *storm_main(void *a) {
+  storm *st = a;
+  while (!atomic_load(&st->stop)) {
+    pthread_kill(st->target, SIGUSR1);
+    usleep(50);
+  }
+  return NULL;
+}
+
+/* A request larger than the socket buffers arrives whole, also when
+ * signals interrupt the sending (a sendmsg cut short part-way through the
+ * iovec, resumed where it stopped); the stream stays in step for the next
+ * start. */
+static void big_arg(void **state) {
+  (void)state;
+  MPROC_PASS(mproc_set_start_method(MPROC_START_FORKSERVER));
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_storm; /* no SA_RESTART: sendmsg returns short */
+  sigaction(SIGUSR1, &sa, &old);
+  storm stm = {.target = pthread_self(), .stop = 0};
+  pthread_t storm_thr;
+  assert_int_equal(pthread_create(&storm_thr, NULL, storm_main, &stm), 0);
+  unsigned char *b = malloc(BIG_ARG);
+  assert_non_null(b);
+  for (size_t i = 0; i < BIG_ARG; i++) b[i] = (unsigned char)(i * 7 + i / 4096);
+  char name[200];
+  memset(name, 'n', sizeof name - 1);
+  name[sizeof name - 1] = 0;
+  for (int round = 0; round < 2; round++) {
+    mproc_process_t *p = NULL;
+    MPROC_PASS(mproc_process_create(&p, check_big, b,
+                                    &(mproc_process_opts){.arg_size = BIG_ARG, .name = name}));
+    MPROC_PASS(mproc_process_start(p));
+    MPROC_PASS(mproc_process_join(p, 60));
+    int code = -1;
+    MPROC_PASS(mproc_process_exitcode(p, &code));
+    assert_int_equal(code, 0);
+    mproc_process_destroy(p);
+  }
+  atomic_store(&stm.stop, 1);
+  pthread_join(storm_thr, NULL);
+  sigaction(SIGUSR1, &old, NULL);
+  free(b);
+  mproc_process_t *p = NULL;
+  MPROC_PASS(mproc_process_create(&p, ret_arg, (void *)(intptr_t)6, NULL));
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  int code = -1;
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, 6);
+  mproc_process_destroy(p);
+  mproc__forkserver_stop();
 }
 
 static void signals_and_sentinel(void **state) {
@@ -524,6 +598,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(basic),
     MPROC_TEST(signals_and_sentinel),
     MPROC_TEST(signal_state),
+    MPROC_TEST(big_arg),
     MPROC_TEST(multithreaded_parent),
     MPROC_TEST(server_killed),
     MPROC_TEST(requester_sigkill),

@@ -130,6 +130,23 @@ static inline void bump(_Atomic uint64_t *c, uint64_t v) {
                         memory_order_relaxed);
 }
 
+/* Registered names never change meaning (the table is append-only and a
+ * name cannot be re-registered to another function), so the worker keeps
+ * the last one it resolved: forkserver and spawn jobs always carry a name,
+ * and chunksize-1 maps would otherwise scan the table per task. */
+static char g_last_name[MPROC_POOL_NAME_MAX + 1];
+static mproc_task_fn g_last_fn;
+
+static mproc_task_fn lookup_cached(const char *name) {
+  if (g_last_fn && strcmp(name, g_last_name) == 0) return g_last_fn;
+  mproc_task_fn fn = mproc__pool_lookup(name);
+  if (fn) {
+    snprintf(g_last_name, sizeof g_last_name, "%s", name);
+    g_last_fn = fn;
+  }
+  return fn;
+}
+
 /* t_start: when the worker began this chunk (the previous chunk's end when
  * it went straight on: one clock read per chunk on the hot path). Returns
  * the time the chunk ended. */
@@ -137,7 +154,7 @@ static uint64_t run_chunk(pshared *sh, pjob *j, uint32_t c, int slot, uint64_t t
   pwslot *ws = &sh->w[slot];
   uint64_t lo = (uint64_t)c * j->chunksize, hi = lo + j->chunksize;
   if (hi > j->n) hi = j->n;
-  mproc_task_fn fn = j->fn_name[0] ? mproc__pool_lookup(j->fn_name) : j->fn;
+  mproc_task_fn fn = j->fn_name[0] ? lookup_cached(j->fn_name) : j->fn;
   /* A forkserver worker is a copy of the program as it was when the server
    * started: a name registered later is unknown here, but the address the
    * owner resolved is valid in this image. (Never for spawn: another

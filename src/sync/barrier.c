@@ -26,8 +26,23 @@
  * breaks, since the dead party cannot arrive again. A process dying while it
  * holds `mu` (a few instructions) also breaks the barrier.
  *
- * Departures from Python: no `action` callable (a function pointer is not
- * valid in spawned children); the waiter whose wait timed out gets
+ *   ACTION    (only with an action) the last party to arrive runs the
+ *             action with mu released, the others still waiting; success
+ *             switches to DRAINING, failure (non-zero) to BROKEN. A wait
+ *             timing out, abort(), reset() or the runner dying meanwhile
+ *             act as in FILLING; the runner then returns MPROC_EBROKEN.
+ *
+ * The action is stored as (module name, offset in that module), not as a
+ * raw pointer: a spawned child is a fresh exec of the same program, laid
+ * out elsewhere by ASLR, so the runner finds the module by name among its
+ * own loaded objects (dl_iterate_phdr; the main program's name is "") and
+ * adds its own load address. Fork and forkserver children get the same
+ * address back. A runner that cannot find the module breaks the barrier.
+ *
+ * Departures from Python: the action is a C function returning non-zero
+ * for failure (Python: raising); its runner gets MPROC_EBROKEN like the
+ * others rather than the action's own error; the waiter whose wait timed
+ * out gets
  * -ETIMEDOUT (the others -EBROKEN) instead of BrokenBarrierError for all; a
  * timeout also applies to the wait for a previous cycle to drain, and then
  * leaves the barrier intact.
@@ -35,15 +50,18 @@
  * Lock order: mu only. The futex sleep always happens with mu released.
  */
 #include <errno.h>
+#include <link.h>
 #include <signal.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "sync/sync.h"
 
 #define SYNC_BARRIER_SCAN_SEC 0.1
 #define SYNC_BARRIER_MAX_PARTIES (1 << 16)
+#define SYNC_BARRIER_MODULE_MAX 256 /* bytes of an action's module path */
 
-enum { B_FILLING = 0, B_DRAINING = 1, B_RESETTING = 2, B_BROKEN = 3 };
+enum { B_FILLING = 0, B_DRAINING = 1, B_RESETTING = 2, B_BROKEN = 3, B_ACTION = 4 };
 
 typedef struct mproc_barrier {
   _Atomic uint32_t magic;  /* SYNC_MAGIC_BARRIER; MPROC__DEAD_MAGIC after destroy */
@@ -53,6 +71,11 @@ typedef struct mproc_barrier {
   uint32_t count;          /* parties inside wait (under mu) */
   uint32_t state;          /* B_* (under mu) */
   mproc__rmutex mu;        /* guards count, state, slots */
+  /* The action (fixed at create; has_action 0 = none): */
+  uintptr_t act_off;       /* offset of the function in its module */
+  void *act_arg;           /* passed as is */
+  uint32_t has_action;
+  char act_module[SYNC_BARRIER_MODULE_MAX]; /* dl_iterate_phdr name */
   struct bslot {
     pid_t pid;             /* the waiter with this arrival index, 0 free */
     uint32_t pad;
@@ -60,18 +83,90 @@ typedef struct mproc_barrier {
   } slots[];
 } sync_barrier;
 
-int mproc_barrier_create(mproc_barrier_t **b, int parties) {
+/* ---- locating the action in any process of the family ---- */
+
+typedef struct mod_find {
+  uintptr_t addr;   /* find the module holding addr ... */
+  const char *name; /* ... or the module with this name */
+  uintptr_t base;   /* out: its load address */
+  const char *found_name;
+  int found;
+} mod_find;
+
+static int mod_find_cb(struct dl_phdr_info *info, size_t size, void *data) {
+  (void)size;
+  mod_find *f = data;
+  const char *name = info->dlpi_name ? info->dlpi_name : "";
+  if (f->name) {
+    if (strcmp(name, f->name) != 0) return 0;
+    f->base = (uintptr_t)info->dlpi_addr;
+    f->found = 1;
+    return 1;
+  }
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD) continue;
+    uintptr_t lo = (uintptr_t)info->dlpi_addr + (uintptr_t)ph->p_vaddr;
+    if (f->addr >= lo && f->addr - lo < (uintptr_t)ph->p_memsz) {
+      f->base = (uintptr_t)info->dlpi_addr;
+      f->found_name = name;
+      f->found = 1;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* The function at act_off in the named module of the calling process, or
+ * NULL when this process has no such module loaded. */
+static mproc_barrier_action_fn resolve_action(const sync_barrier *br) {
+  mod_find f = {.name = br->act_module};
+  dl_iterate_phdr(mod_find_cb, &f);
+  if (!f.found) return NULL;
+  uintptr_t a = f.base + br->act_off;
+  mproc_barrier_action_fn fn;
+  memcpy(&fn, &a, sizeof fn); /* object-to-function pointer, as dlsym */
+  return fn;
+}
+
+static int create(mproc_barrier_t **b, int parties, mproc_barrier_action_fn action,
+                  void *arg) {
   if (!b || parties < 1 || parties > SYNC_BARRIER_MAX_PARTIES) return -EINVAL;
+  mod_find f = {0};
+  if (action) {
+    memcpy(&f.addr, &action, sizeof f.addr);
+    dl_iterate_phdr(mod_find_cb, &f);
+    if (!f.found) return -EINVAL; /* not in any loaded object */
+    if (strlen(f.found_name) >= SYNC_BARRIER_MODULE_MAX) return -ENAMETOOLONG;
+  }
   void *p;
   int rc = mproc__heap_alloc(sizeof(sync_barrier) + (size_t)parties * sizeof(struct bslot), &p);
   if (rc) return rc;
   sync_barrier *br = p;
   br->parties = (uint32_t)parties;
   mproc__rmutex_init(&br->mu);
+  if (action) {
+    br->has_action = 1;
+    br->act_off = f.addr - f.base;
+    br->act_arg = arg;
+    strcpy(br->act_module, f.found_name);
+  } else {
+    br->has_action = 0;
+  }
   atomic_store(&br->spin, 64);
   sync_stamp(br, SYNC_MAGIC_BARRIER);
   *b = (mproc_barrier_t *)br;
   return 0;
+}
+
+int mproc_barrier_create(mproc_barrier_t **b, int parties) {
+  return create(b, parties, NULL, NULL);
+}
+
+int mproc_barrier_create_action(mproc_barrier_t **b, int parties,
+                                mproc_barrier_action_fn action, void *arg) {
+  if (!action) return -EINVAL;
+  return create(b, parties, action, arg);
 }
 
 static void bump(sync_barrier *br) {
@@ -101,7 +196,7 @@ static void reap_dead(sync_barrier *br) {
     sl->pid = 0;
     mproc__rmutex_init(&sl->alive); /* clear the OWNER_DIED the kernel left */
     if (br->count > 0) br->count--;
-    if (br->state == B_FILLING) br->state = B_BROKEN;
+    if (br->state == B_FILLING || br->state == B_ACTION) br->state = B_BROKEN;
     changed = 1;
   }
   if (br->count == 0 && (br->state == B_DRAINING || br->state == B_RESETTING)) {
@@ -132,6 +227,21 @@ static int bsleep(sync_barrier *br, const struct timespec *dlp) {
   return mproc__deadline_passed(dlp) ? -ETIMEDOUT : 0;
 }
 
+/* The last arrival runs the action (mu held on entry and on return; the
+ * action itself runs with mu released so the others can time out, abort
+ * or reset meanwhile, and a slow action never holds up the scan for dead
+ * parties). Sets DRAINING or BROKEN; 0 or MPROC_EBROKEN for the runner. */
+static int run_action(sync_barrier *br) {
+  br->state = B_ACTION;
+  bunlk(br);
+  mproc_barrier_action_fn fn = resolve_action(br);
+  int arc = fn ? fn(br->act_arg) : -1;
+  blk(br);
+  if (br->state != B_ACTION) return MPROC_EBROKEN; /* broken/reset meanwhile */
+  br->state = arc == 0 ? B_DRAINING : B_BROKEN;
+  return arc == 0 ? 0 : MPROC_EBROKEN;
+}
+
 int mproc_barrier_wait(mproc_barrier_t *b, double timeout) {
   int rc = sync_check(b, SYNC_MAGIC_BARRIER);
   if (rc) return rc;
@@ -140,9 +250,9 @@ int mproc_barrier_wait(mproc_barrier_t *b, double timeout) {
   if ((rc = sync_deadline(timeout, &dl, &dlp))) return rc;
   blk(br);
   /* Wait for the previous cycle to drain or a reset to finish. */
-  while (br->state == B_DRAINING || br->state == B_RESETTING) {
+  while (br->state == B_DRAINING || br->state == B_RESETTING || br->state == B_ACTION) {
     if (timeout == 0 || bsleep(br, dlp) == -ETIMEDOUT) {
-      if (br->state == B_DRAINING || br->state == B_RESETTING) {
+      if (br->state == B_DRAINING || br->state == B_RESETTING || br->state == B_ACTION) {
         bunlk(br);
         return -ETIMEDOUT;
       }
@@ -157,12 +267,13 @@ int mproc_barrier_wait(mproc_barrier_t *b, double timeout) {
   mproc__rmutex_lock(&br->slots[index].alive, NULL); /* free: ours at once */
   int result = 0;
   if (index + 1 == br->parties) {
-    br->state = B_DRAINING; /* release everyone */
+    if (br->has_action) result = run_action(br);
+    else br->state = B_DRAINING; /* release everyone */
     bump(br);
   } else {
-    while (br->state == B_FILLING) {
+    while (br->state == B_FILLING || br->state == B_ACTION) {
       if (timeout == 0 || bsleep(br, dlp) == -ETIMEDOUT) {
-        if (br->state == B_FILLING) {
+        if (br->state == B_FILLING || br->state == B_ACTION) {
           br->state = B_BROKEN; /* as Python: a timeout breaks the barrier */
           bump(br);
           result = -ETIMEDOUT;
@@ -209,7 +320,8 @@ int mproc_barrier_reset(mproc_barrier_t *b) {
   blk(br);
   reap_dead(br);
   if (br->count > 0) {
-    if (br->state == B_FILLING || br->state == B_BROKEN) br->state = B_RESETTING;
+    if (br->state == B_FILLING || br->state == B_BROKEN || br->state == B_ACTION)
+      br->state = B_RESETTING;
   } else {
     br->state = B_FILLING;
   }
