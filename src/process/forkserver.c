@@ -575,9 +575,16 @@ int mproc__forkserver_poll(struct mproc_process *p, double wait, int *code) {
     /* No report yet. If the child is gone, the server's report is a
      * moment away: wait for it, so a readable sentinel means "joinable". */
     struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
-    if (poll(&pfd, 1, 0) <= 0) return 0;
+    if (poll(&pfd, 1, 0) <= 0) return 0; /* EINTR too: not joinable yet */
+    /* A signal must not cut this wait short (the report would be lost and
+     * the child misreported as -ECHILD): poll again until the deadline. */
+    struct timespec dl;
+    mproc__deadline(wait, &dl);
     struct pollfd sf = {.fd = p->status_fd, .events = POLLIN};
-    if (poll(&sf, 1, (int)(wait * 1000)) <= 0) {
+    int pr;
+    do pr = poll(&sf, 1, mproc__deadline_ms(&dl));
+    while (pr < 0 && errno == EINTR);
+    if (pr <= 0) {
       *code = -ECHILD;
       return 1;
     }
