@@ -28,6 +28,10 @@
  *    the critical path; the child only undoes the server's two signal
  *    dispositions (SIGINT, SIGPIPE ignored) instead of resetting all 64,
  *    and sets a signal mask only when the requester's was not empty.
+ *  - A child gets what a fork child of the requesting thread would have:
+ *    its signal mask and its CPU affinity (set only when it differs from
+ *    the server's, which is the process's affinity when the server
+ *    started), not the server's.
  *  - The requester's sentinel is that pidfd (readable when the child
  *    exits); its exit code arrives on the status socket a moment later.
  *    join waits on the status socket, not the pidfd: one wake-up, when the
@@ -43,6 +47,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,12 +69,16 @@ typedef struct fs_req {
   int32_t start_method;/* family default to inherit */
   uint32_t authkey_len;/* bytes of authkey that follow the arg */
   sigset_t mask;       /* the requesting thread's signal mask */
+  cpu_set_t cpus;      /* the requesting thread's CPU affinity */
 } fs_req;
 
 static pthread_mutex_t g_fs_mu = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic pid_t g_fs_pid; /* server pid, 0 when none */
 static int g_fs_pidfd = -1; /* pidfd of the server */
 static int g_fs_ctl = -1;   /* requester's end of ctl */
+/* Through a pointer: a libc call only children make would be bound lazily
+ * by the dynamic linker in every one of them. */
+static int (*volatile p_setaffinity)(pid_t, size_t, const cpu_set_t *) = sched_setaffinity;
 
 /* ---- small socket helpers ---- */
 
@@ -259,6 +268,9 @@ static int serve_one(int ctl) {
   sigset_t none;
   sigemptyset(&none);
   int set_mask = memcmp(&h.mask, &none, sizeof none) != 0;
+  cpu_set_t mine;
+  int set_cpus = CPU_COUNT(&h.cpus) > 0 && sched_getaffinity(0, sizeof mine, &mine) == 0 &&
+                 !CPU_EQUAL(&mine, &h.cpus);
   if (!e) {
     pid_t server = mproc__my_pid();
     pid = mproc__sys.fork();
@@ -278,6 +290,7 @@ static int serve_one(int ctl) {
       signal(SIGINT, SIG_DFL);
       signal(SIGPIPE, SIG_DFL);
       if (set_mask) pthread_sigmask(SIG_SETMASK, &h.mask, NULL);
+      if (set_cpus) p_setaffinity(0, sizeof h.cpus, &h.cpus);
       mproc__child_spec spec = {
           .target = (mproc_target_fn)(uintptr_t)h.target,
           .arg = h.arg_size ? (void *)arg : (void *)(uintptr_t)h.arg,
@@ -506,6 +519,7 @@ int mproc__forkserver_start(struct mproc_process *p) {
   else klen = mproc__authkey_copy(key);
   h.authkey_len = (uint32_t)klen;
   pthread_sigmask(SIG_SETMASK, NULL, &h.mask);
+  if (sched_getaffinity(0, sizeof h.cpus, &h.cpus)) CPU_ZERO(&h.cpus);
 
   /* One round trip on ctl: request out, reply (pid, fds) back. ctl is
    * shared by the process's threads, so the exchange holds g_fs_mu. */

@@ -12,12 +12,16 @@
  *
  * Requests are served one at a time (g_req); the requester sleeps on g_cv
  * until its request is done. The caller's signal mask travels with the
- * request so the child restores the mask of the thread that asked.
+ * request so the child restores the mask of the thread that asked; so does
+ * its CPU affinity, which the launcher takes on before it forks, so the
+ * child inherits the affinity of the thread that asked, as a fork() from
+ * that thread would.
  *
  * A child has no launcher thread: mproc__launcher_reset_child() forgets it.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -28,6 +32,8 @@ typedef struct launch_req {
   int (*fn)(void *ctx, const sigset_t *caller_mask); /* work to run */
   void *ctx;          /* its argument */
   sigset_t mask;      /* the requesting thread's signal mask */
+  cpu_set_t cpus;     /* its CPU affinity */
+  int have_cpus;      /* cpus is valid */
   int rc;             /* fn's result */
   int done;           /* set by the launcher when rc is valid */
 } launch_req;
@@ -44,6 +50,9 @@ static void *launcher_main(void *unused) {
     while (!g_req || g_req->done) pthread_cond_wait(&g_cv, &g_mu);
     launch_req *r = g_req;
     pthread_mutex_unlock(&g_mu);
+    cpu_set_t mine;
+    if (r->have_cpus && (sched_getaffinity(0, sizeof mine, &mine) || !CPU_EQUAL(&mine, &r->cpus)))
+      sched_setaffinity(0, sizeof r->cpus, &r->cpus); /* failure: keep ours */
     int rc = r->fn(r->ctx, &r->mask); /* only the parent returns here */
     pthread_mutex_lock(&g_mu);
     r->rc = rc;
@@ -87,6 +96,7 @@ int mproc__run_on_long_lived_thread(int (*fn)(void *ctx, const sigset_t *caller_
   }
   launch_req r = {.fn = fn, .ctx = ctx, .rc = 0, .done = 0};
   pthread_sigmask(SIG_SETMASK, NULL, &r.mask);
+  r.have_cpus = sched_getaffinity(0, sizeof r.cpus, &r.cpus) == 0;
   pthread_mutex_lock(&g_mu);
   int rc = launcher_start_locked();
   if (rc) {
