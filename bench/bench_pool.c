@@ -365,16 +365,23 @@ int main(int argc, char **argv) {
     int hin[NH];
     double hout[NH];
     for (int i = 0; i < NH; i++) hin[i] = HN;
-    double t0 = bench_now();
-    for (int i = 0; i < NH; i++) hout[i] = heavy(hin[i]);
-    double serial = bench_now() - t0;
-    bench_keep(hout);
-    t0 = bench_now();
+    /* best of 3 interleaved rounds of each: one round is 3 s of CPU, and a
+     * single one on this shared 2-vCPU VM moved between 1.7x and 1.95x */
+    double serial = 1e9, pooled = 1e9;
     /* chunksize 1 as in examples/heavy.c: 80 long tasks balance better one
      * by one than in Python's 8 chunks of 10 */
     mproc_call_opts o1 = {.chunksize = 1};
-    mproc_pool_map(p, heavy_task, hin, NH, sizeof(int), hout, sizeof(double), &o1);
-    double pooled = bench_now() - t0;
+    for (int round = 0; round < 3; round++) {
+      double t0 = bench_now();
+      for (int i = 0; i < NH; i++) hout[i] = heavy(hin[i]);
+      double t = bench_now() - t0;
+      if (t < serial) serial = t;
+      bench_keep(hout);
+      t0 = bench_now();
+      mproc_pool_map(p, heavy_task, hin, NH, sizeof(int), hout, sizeof(double), &o1);
+      t = bench_now() - t0;
+      if (t < pooled) pooled = t;
+    }
     printf("INFO  heavy(%d) x %d: serial %.3f s, pool of 2 %.3f s\n", HN, NH, serial, pooled);
     bench_report("heavy() x 80 pool(2) speed-up over serial", "x", 1, serial / pooled, -1, -1);
   }
