@@ -1083,7 +1083,8 @@ typedef struct mproc_pool_opts {
                            (mproc_get_start_method()) at create time */
   double task_timeout;  /* default per-task timeout in seconds; 0 = none */
   unsigned retries;     /* default automatic retries of a chunk whose worker
-                           died (not for timeouts or task errors); 0 = none */
+                           died (not for timeouts or task errors); 0 = none,
+                           at most 31 (-EINVAL above) */
   unsigned flags;       /* reserved, must be 0 */
   const char *initializer_name; /* a name given to mproc_register_target():
                                    the initializer (initializer may then be
@@ -1129,7 +1130,7 @@ typedef struct mproc_call_opts {
   double timeout;       /* per-task timeout in seconds: 0 = the pool's
                            default, -1 = none */
   int retries;          /* retries after worker death: -1 = none, 0 = the
-                           pool's default, > 0 = that many */
+                           pool's default, 1..31 = that many (else -EINVAL) */
   const char *fn_name;  /* run the function registered under this name
                            (mproc_pool_register) instead of fn */
   mproc_result_cb callback;       /* async calls: on success */
@@ -1164,6 +1165,7 @@ MPROC_EXPORT int mproc_pool_register(const char *name, mproc_task_fn fn);
  * for forkserver workers the server's death chain). Returns once every
  * worker runs. opts may be NULL.
  * Returns 0; -EINVAL (NULL p, processes < 0 or > 4096, flags, bad timeout,
+ * retries > 31,
  * unknown start method, initializer and initializer_name naming different
  * functions, initarg_size > 64 MiB or with NULL initarg, forkserver/spawn
  * with an initarg outside the shared heap and initarg_size 0);
@@ -1223,7 +1225,9 @@ MPROC_EXPORT int mproc_pool_map(mproc_pool_t *p, mproc_task_fn fn,
                                 void *out, size_t out_size,
                                 const mproc_call_opts *opts);
 /* map_async: as map, but returns at once; `out` (and opts->errors) must stay
- * valid until the result is ready. get() then returns map's return code. */
+ * valid until the result is ready. get() then returns map's return code.
+ * n == 0 gives a result that becomes ready with 0, its callback called (in
+ * the pool thread) with size 0, as Python calls it with []. */
 MPROC_EXPORT int mproc_pool_map_async(mproc_pool_t *p, mproc_task_fn fn,
                                       const void *in, size_t n, size_t in_size,
                                       void *out, size_t out_size,
@@ -1300,7 +1304,7 @@ MPROC_EXPORT int mproc_async_destroy(mproc_async_t *ar);
 /* Stop accepting tasks (Python's close). 0, -EINVAL, -EDESTROYED. */
 MPROC_EXPORT int mproc_pool_close(mproc_pool_t *p);
 /* Kill the workers now; every unfinished task fails with -ECANCELED (no
- * call hangs). 0, -EINVAL. */
+ * call hangs). 0, -EINVAL, MPROC_EDESTROYED, MPROC_ENOTOWNER. */
 MPROC_EXPORT int mproc_pool_terminate(mproc_pool_t *p);
 /* Wait for the workers to exit after close (all tasks done) or terminate.
  * MPROC_ESTATE if neither was called; -ETIMEDOUT; -EINVAL. Callbacks have

@@ -234,7 +234,7 @@ static int map_build(mproc_pool_t *p, mproc_task_fn fn, const void *in, size_t n
   if (!opts_ok(o) || (n && (!in || !out))) return -EINVAL;
   const char *name = o ? o->fn_name : NULL;
   if ((rc = mproc__pool_resolve(p, &fn, &name))) return rc;
-  if (n == 0) return 1;
+  if (n == 0 && (flags & JF_SYNC)) return 1; /* map of nothing: done */
   size_t cs = o && o->chunksize ? o->chunksize : mproc__pool_chunksize(n, p->nworkers);
   return build(p, fn, name, in, n, in_size, out, out_size, cs, o, flags, jp);
 }
@@ -255,19 +255,6 @@ int mproc_pool_map_async(mproc_pool_t *p, mproc_task_fn fn, const void *in,
   *ar = NULL;
   pjob *j;
   int rc = map_build(p, fn, in, n, in_size, out, out_size, opts, 0, &j);
-  if (rc == 1) {
-    /* Empty map: an already-completed result (callback not run, as no
-     * job exists; Python would call it with []). */
-    void *mem;
-    rc = mproc__heap_alloc(sizeof(struct mproc_async), &mem);
-    if (rc) return rc;
-    struct mproc_async *a = mem;
-    a->magic = ASYNC_MAGIC;
-    a->done = 1;
-    a->map_out = out;
-    *ar = a;
-    return 0;
-  }
   if (rc) return rc;
   return async_new(p, j, 2, opts, out, ar);
 }

@@ -474,7 +474,12 @@ void *mproc__pool_thread(void *arg) {
     if (did || recheck) continue;
 
     atomic_store(&sh->coll_sleeping, 1);
-    if (!rings_empty(p)) {
+    /* A recheck asked for after the read above kicked nobody (we were not
+     * sleeping yet): look again now that coll_sleeping is visible. */
+    pthread_mutex_lock(&p->mu);
+    recheck = p->recheck;
+    pthread_mutex_unlock(&p->mu);
+    if (recheck || !rings_empty(p)) {
       atomic_store(&sh->coll_sleeping, 0);
       continue;
     }

@@ -90,7 +90,8 @@ int mproc__pool_job_new(mproc_pool_t *p, mproc_task_fn fn, const char *name,
                         uint64_t out_bytes, uint32_t flags, pjob **out) {
   if (chunksize == 0) chunksize = 1;
   uint64_t nchunks = (n + chunksize - 1) / chunksize;
-  if (n == 0 || nchunks > UINT32_MAX / 2) return -EINVAL;
+  /* n == 0: an empty map_async, delivered by the pool thread alone */
+  if (nchunks > UINT32_MAX / 2) return -EINVAL;
   size_t off = MPROC_ALIGN_UP(sizeof(pjob), 16);
   size_t o_states = off;
   off = MPROC_ALIGN_UP(off + nchunks * sizeof(uint32_t), 16);
@@ -198,9 +199,18 @@ int mproc__pool_submit(mproc_pool_t *p, pjob *j) {
   /* The pool thread must start watching the clock for a timed job. */
   int kick = p->broken || j->timeout > 0;
   uint32_t nchunks = j->nchunks;
-  ring_put(sh, j);
+  if (nchunks == 0) {
+    /* Nothing for the workers (an empty map_async): the pool thread
+     * delivers it, so its callback runs there as every other one. The
+     * position is one no ring ever holds, so it is freeable at once. */
+    j->last_pos = UINT64_MAX;
+    p->recheck = 1;
+    kick = 1;
+  } else {
+    ring_put(sh, j);
+  }
   pthread_mutex_unlock(&p->mu);
-  wake_workers(sh, nchunks);
+  if (nchunks) wake_workers(sh, nchunks);
   if (kick) mproc__pool_kick(sh);
   return 0;
 }
