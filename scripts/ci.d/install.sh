@@ -2,8 +2,8 @@
 # CI step for the install: a Release build installed into a temporary prefix,
 # then consumers built only from what was installed -- with pkg-config (shared
 # and --static) and with CMake's find_package (mproc::mproc and
-# mproc::mproc_static). Each consumer runs a pool map and must print the
-# expected squares.
+# mproc::mproc_static). Each consumer runs a pool map and a shared dict and
+# must print the expected result.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 src=$PWD
@@ -51,11 +51,25 @@ int main(void) {
     fprintf(stderr, "pool_map: %d\n", rc);
     return 1;
   }
-  for (int i = 0; i < 6; i++) printf("%ld%s", out[i], i < 5 ? " " : "\n");
+  // The sum goes through a shared dict: its SipHash is libsodium's, so a
+  // static link without -lsodium fails here.
+  long sum = 0, got = 0;
+  for (int i = 0; i < 6; i++) sum += out[i];
+  mproc_dict_t *d;
+  size_t len;
+  if ((rc = mproc_dict_create(&d, NULL)) != 0 ||
+      (rc = mproc_dict_set(d, "sum", 3, &sum, sizeof sum)) != 0 ||
+      (rc = mproc_dict_get(d, "sum", 3, &got, sizeof got, &len)) != 0) {
+    fprintf(stderr, "dict: %d\n", rc);
+    return 1;
+  }
+  mproc_dict_destroy(d);
+  for (int i = 0; i < 6; i++) printf("%ld ", out[i]);
+  printf("sum=%ld\n", got);
   return 0;
 }
 EOF
-want="1 4 9 16 25 36"
+want="1 4 9 16 25 36 sum=91"
 
 check() { # name, program [, LD_LIBRARY_PATH]
   local got
