@@ -145,6 +145,59 @@ static void free_bad_input(void **state) {
   assert_heap_ok();
 }
 
+/* Every heap call on a library whose initialisation failed returns the
+ * init error (or its documented neutral result), never crashes, and a
+ * later good initialisation still works. Runs in an exec'd copy with an
+ * invalid $MPROC_HEAP_SIZE, so the harness's own init failed too. */
+static void calls_after_failed_init(void **state) {
+  (void)state;
+  if (!in_subproc()) {
+    assert_int_equal(run_self("calls_after_failed_init", "bogus", NULL), 0);
+    return;
+  }
+  /* Absurd sizes are refused before anything is created. */
+  mproc_init_opts o = {0};
+  o.heap_size = ((size_t)1 << 40) + 1; /* just past 1 TiB */
+  MPROC_ASSERT_RC(mproc_init(&o), MPROC_EINVAL);
+  o.heap_size = (size_t)2 << 40;
+  MPROC_ASSERT_RC(mproc_init(&o), MPROC_EINVAL);
+  o.heap_size = ((size_t)1 << 20) - 1; /* just under 1 MiB */
+  MPROC_ASSERT_RC(mproc_init(&o), MPROC_EINVAL);
+  o.heap_size = SIZE_MAX;
+  MPROC_ASSERT_RC(mproc_init(&o), MPROC_EINVAL);
+  assert_null(mproc__heap_base());
+  /* Still uninitialised: each call's lazy init fails on the variable. */
+  int on_stack = 0;
+  void *p = (void *)1;
+  mproc_heap_stats st;
+  MPROC_ASSERT_RC(mproc_heap_trim(), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_heap_stats_get(&st), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_heap_stats_get(NULL), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_heap_alloc(64, &p), MPROC_EINVAL);
+  assert_ptr_equal(p, (void *)1);
+  MPROC_ASSERT_RC(mproc_heap_free(NULL), 0);
+  MPROC_ASSERT_RC(mproc_heap_free(&on_stack), MPROC_EINVAL);
+  assert_int_equal(mproc_heap_contains(&on_stack), 0);
+  assert_int_equal(mproc_heap_contains(NULL), 0);
+  /* Objects living in the heap cannot be created either, and a stray
+   * pointer is not taken for one. */
+  mproc_lock_t *l = NULL;
+  MPROC_ASSERT_RC(mproc_lock_create(&l), MPROC_EINVAL);
+  assert_null(l);
+  MPROC_ASSERT_RC(mproc_lock_acquire((mproc_lock_t *)(void *)&on_stack, 0), MPROC_EINVAL);
+  assert_null(mproc__heap_base());
+  /* With a valid variable the next call initialises the library. */
+  setenv("MPROC_HEAP_SIZE", "4M", 1);
+  MPROC_PASS(mproc_heap_trim());
+  assert_int_equal(mproc__heap_size(), (size_t)4 << 20);
+  MPROC_PASS(mproc_heap_alloc(64, &p));
+  assert_true(mproc_heap_contains(p));
+  MPROC_PASS(mproc_heap_free(p));
+  MPROC_PASS(mproc_heap_stats_get(&st));
+  assert_int_equal(st.live_blocks, 0);
+  _exit(0); /* skip the harness's fd check: the heap's memfd is new here */
+}
+
 static void stats_contains_root(void **state) {
   (void)state;
   int x;
@@ -951,6 +1004,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(multiples_of_64_are_cache_aligned),
     MPROC_TEST(alloc_bad_input),
     MPROC_TEST(free_bad_input),
+    MPROC_TEST(calls_after_failed_init),
     MPROC_TEST(stats_contains_root),
     MPROC_TEST(reuse_is_zeroed),
     MPROC_TEST(one_million_small_blocks),

@@ -129,6 +129,66 @@ static void shm_bad_input(void **state) {
   private_dir_done();
 }
 
+/* close/unlink/ptr on pointers that are not shm handles, names and
+ * $MPROC_SHM_DIR at and just past their limits (the longest of both
+ * together must still fit the handle's path). */
+static void shm_bad_handles_and_long_paths(void **state) {
+  (void)state;
+  private_dir();
+  /* Not a handle: zeroed memory, and a heap object of another kind. */
+  _Alignas(16) unsigned char zeros[512] = {0};
+  mproc_shm_t *fake = (mproc_shm_t *)(void *)zeros;
+  MPROC_ASSERT_RC(mproc_shm_close(fake), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_shm_unlink(fake), MPROC_EINVAL);
+  assert_null(mproc_shm_ptr(fake));
+  assert_int_equal(mproc_shm_size(fake), 0);
+  assert_null(mproc_shm_name(fake));
+  mproc_lock_t *l;
+  MPROC_PASS(mproc_lock_create(&l));
+  MPROC_ASSERT_RC(mproc_shm_close((mproc_shm_t *)(void *)l), MPROC_EINVAL);
+  MPROC_PASS(mproc_lock_destroy(l));
+
+  /* Names: far too long; exactly the longest accepted. */
+  static char huge[5000], longest[MPROC_SHM_NAME_MAX + 1];
+  memset(huge, 'h', sizeof huge - 1);
+  memset(longest, 'n', MPROC_SHM_NAME_MAX);
+  mproc_shm_t *s;
+  MPROC_ASSERT_RC(mproc_shm_create(&s, huge, 10, MPROC_SHM_KEEP), MPROC_ENAMETOOLONG);
+  MPROC_ASSERT_RC(mproc_shm_attach(&s, huge), MPROC_ENAMETOOLONG);
+  MPROC_ASSERT_RC(mproc_shm_unlink_name(huge), MPROC_ENAMETOOLONG);
+
+  /* $MPROC_SHM_DIR of exactly 256 bytes (a real directory) works with the
+   * longest name; 257 bytes is refused with -EINVAL as documented. */
+  char dir[300];
+  size_t base = strlen(g_dir);
+  memcpy(dir, g_dir, base);
+  dir[base] = '/';
+  memset(dir + base + 1, 'd', 256 - base - 1);
+  dir[256] = 0;
+  assert_int_equal(strlen(dir), 256);
+  assert_int_equal(mkdir(dir, 0700), 0);
+  setenv("MPROC_SHM_DIR", dir, 1);
+  MPROC_PASS(mproc_shm_create(&s, longest, 10, MPROC_SHM_KEEP));
+  assert_string_equal(mproc_shm_name(s), longest);
+  mproc_shm_t *b;
+  MPROC_PASS(mproc_shm_attach(&b, longest));
+  MPROC_PASS(mproc_shm_close(b));
+  MPROC_PASS(mproc_shm_unlink(s));
+  MPROC_PASS(mproc_shm_close(s));
+  char too_long_dir[300];
+  memcpy(too_long_dir, dir, 256);
+  too_long_dir[256] = 'd';
+  too_long_dir[257] = 0;
+  setenv("MPROC_SHM_DIR", too_long_dir, 1);
+  MPROC_ASSERT_RC(mproc_shm_create(&s, "x", 10, MPROC_SHM_KEEP), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_shm_create(&s, NULL, 10, MPROC_SHM_KEEP), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_shm_attach(&s, "x"), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_shm_unlink_name("x"), MPROC_EINVAL);
+  setenv("MPROC_SHM_DIR", g_dir, 1);
+  assert_int_equal(rmdir(dir), 0);
+  private_dir_done();
+}
+
 static void shm_random_name(void **state) {
   (void)state;
   private_dir();
@@ -297,6 +357,7 @@ static void shm_keep_and_explicit_unlink(void **state) {
 static const struct CMUnitTest tests[] = {
     MPROC_TEST(shm_create_attach_unlink),
     MPROC_TEST(shm_bad_input),
+    MPROC_TEST(shm_bad_handles_and_long_paths),
     MPROC_TEST(shm_random_name),
     MPROC_TEST(shm_attach_from_other_processes),
     MPROC_TEST(shm_removed_when_family_exits),

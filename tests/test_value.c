@@ -186,6 +186,83 @@ static void array_basic(void **state) {
   MPROC_PASS(mproc_array_destroy(a));
 }
 
+/* The Array's typed and untyped accessors on bad input: index past the end,
+ * element size other than 8, NULL arrays and buffers, a Value passed as an
+ * Array, a destroyed array; the Value's typed getters with NULL out. */
+static void array_bad_input(void **state) {
+  (void)state;
+  mproc_array_t *a, *odd;
+  mproc_value_t *v;
+  int64_t x = 5;
+  double f = 5;
+  MPROC_PASS(mproc_array_create(&a, 8, 4, NULL, NULL));
+  MPROC_PASS(mproc_array_create(&odd, 4, 4, NULL, NULL));
+  MPROC_PASS(mproc_value_create(&v, 8, NULL, NULL));
+  /* Index past the end, for every typed accessor. */
+  MPROC_ASSERT_RC(mproc_array_set_i64(a, 4, 1), MPROC_ERANGE);
+  MPROC_ASSERT_RC(mproc_array_get_i64(a, 4, &x), MPROC_ERANGE);
+  MPROC_ASSERT_RC(mproc_array_set_f64(a, 4, 1.0), MPROC_ERANGE);
+  MPROC_ASSERT_RC(mproc_array_get_f64(a, 4, &f), MPROC_ERANGE);
+  MPROC_ASSERT_RC(mproc_array_get_f64(a, SIZE_MAX, &f), MPROC_ERANGE);
+  MPROC_ASSERT_RC(mproc_array_set_i64(a, SIZE_MAX, 1), MPROC_ERANGE);
+  assert_true(x == 5 && f == 5); /* outputs untouched */
+  /* Element size 4: the 8-byte helpers refuse it, even at a bad index. */
+  MPROC_ASSERT_RC(mproc_array_set_i64(odd, 0, 1), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_array_get_i64(odd, 0, &x), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_array_set_f64(odd, 0, 1.0), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_array_get_f64(odd, 0, &f), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_array_get_f64(odd, 99, &f), MPROC_EINVAL);
+  int32_t four[4];
+  MPROC_PASS(mproc_array_read(odd, 0, 4, four)); /* nothing was written */
+  for (int i = 0; i < 4; i++) assert_int_equal(four[i], 0);
+  /* NULL array, NULL buffers. */
+  MPROC_ASSERT_RC(mproc_array_set_i64(NULL, 0, 1), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_array_get_i64(NULL, 0, &x), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_array_set_f64(NULL, 0, 1.0), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_array_get_f64(NULL, 0, &f), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_array_get_i64(a, 0, NULL), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_array_get_f64(a, 0, NULL), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_array_set(a, 0, NULL), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_array_set(NULL, 0, &x), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_array_write(a, 0, 2, NULL), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_array_write(NULL, 0, 1, &x), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_array_read(NULL, 0, 1, &x), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_array_get_lock(NULL, NULL), MPROC_EINVAL);
+  assert_null(mproc_array_ptr(NULL));
+  assert_int_equal(mproc_array_len(NULL), 0);
+  assert_int_equal(mproc_array_elem_size(NULL), 0);
+  MPROC_ASSERT_RC(mproc_value_get_i64(v, NULL), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_value_get_f64(v, NULL), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_value_get_i64(NULL, &x), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_value_get_f64(NULL, &f), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_value_set_i64(NULL, 1), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_value_set_f64(NULL, 1.0), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_value_add_i64(NULL, 1, &x), MPROC_EINVAL);
+  /* A Value is not an Array and the other way round. */
+  mproc_array_t *not_array = (mproc_array_t *)(void *)v;
+  MPROC_ASSERT_RC(mproc_array_set_i64(not_array, 0, 1), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_array_get_f64(not_array, 0, &f), MPROC_EINVAL);
+  assert_null(mproc_array_ptr(not_array));
+  assert_int_equal(mproc_array_len(not_array), 0);
+  assert_int_equal(mproc_array_elem_size(not_array), 0);
+  MPROC_ASSERT_RC(mproc_value_get_i64((mproc_value_t *)(void *)a, &x), MPROC_EINVAL);
+  assert_null(mproc_value_ptr((mproc_value_t *)(void *)a));
+  MPROC_ASSERT_RC(mproc_array_destroy(not_array), MPROC_EINVAL);
+  MPROC_ASSERT_RC(mproc_value_destroy((mproc_value_t *)(void *)a), MPROC_EINVAL);
+  /* Destroyed. */
+  MPROC_PASS(mproc_array_destroy(a));
+  MPROC_ASSERT_RC(mproc_array_set_i64(a, 0, 1), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_array_get_i64(a, 0, &x), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_array_set_f64(a, 0, 1.0), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_array_get_f64(a, 0, &f), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_array_set(a, 0, &x), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_array_write(a, 0, 1, &x), MPROC_EDESTROYED);
+  MPROC_PASS(mproc_value_destroy(v));
+  MPROC_ASSERT_RC(mproc_value_get_i64(v, &x), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_value_set_f64(v, 1.0), MPROC_EDESTROYED);
+  MPROC_PASS(mproc_array_destroy(odd));
+}
+
 typedef struct shared {
   mproc_value_t *v;      /* synchronized int64 counter */
   mproc_value_t *raw;    /* raw int64 counter guarded by v's lock */
@@ -344,6 +421,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(value_typed),
     MPROC_TEST(value_bad_input),
     MPROC_TEST(array_basic),
+    MPROC_TEST(array_bad_input),
     MPROC_TEST(value_counter_processes),
     MPROC_TEST(value_created_after_fork),
     MPROC_TEST(value_lock_holder_killed),
