@@ -9,6 +9,10 @@ if [ ! -x "$check" ]; then
   echo "no output check for example $name ($check)" >&2
   exit 1
 fi
-out=$(cd "$(mktemp -d)" && timeout 100 "$bin" 2>&1)
+# Each example runs in its own scratch directory (some write files there),
+# removed afterwards.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+out=$(cd "$scratch" && timeout 100 "$bin" 2>&1)
 rc=$?
 printf '%s\n' "$out" | "$check" "$rc"
