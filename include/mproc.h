@@ -1218,7 +1218,7 @@ MPROC_EXPORT int mproc_pool_apply_async(mproc_pool_t *p, mproc_task_fn fn,
  * failure (details in opts->error, every code in opts->errors); results of
  * the tasks that succeeded are still written. -EINVAL (NULL p, n > 0 with
  * NULL in or out, no fn), MPROC_ENOTREG, MPROC_ESTATE, -ENOMEM (heap full).
- * n == 0 returns 0 at once.
+ * n == 0 returns 0 at once (MPROC_ESTATE on a closed pool).
  */
 MPROC_EXPORT int mproc_pool_map(mproc_pool_t *p, mproc_task_fn fn,
                                 const void *in, size_t n, size_t in_size,

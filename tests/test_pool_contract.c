@@ -152,6 +152,7 @@ static void test_closed_pool_calls(void **s) {
   mproc_async_t *ar = (mproc_async_t *)1;
   mproc_imap_t *it = (mproc_imap_t *)1;
   MPROC_ASSERT_RC(mproc_pool_map(p, sq, in, 2, 8, out, 8, NULL), MPROC_ESTATE);
+  MPROC_ASSERT_RC(mproc_pool_map(p, sq, in, 0, 8, out, 8, NULL), MPROC_ESTATE);
   MPROC_ASSERT_RC(mproc_pool_starmap(p, sq, in, 2, 8, out, 8, NULL), MPROC_ESTATE);
   MPROC_ASSERT_RC(mproc_pool_map_async(p, sq, in, 2, 8, out, 8, NULL, &ar), MPROC_ESTATE);
   assert_null(ar);

@@ -244,7 +244,14 @@ int mproc_pool_map(mproc_pool_t *p, mproc_task_fn fn, const void *in, size_t n,
                    const mproc_call_opts *opts) {
   pjob *j;
   int rc = map_build(p, fn, in, n, in_size, out, out_size, opts, JF_SYNC, &j);
-  if (rc) return rc == 1 ? 0 : rc;
+  if (rc == 1) {
+    /* Nothing to run, but a closed pool still refuses (Python's ValueError) */
+    pthread_mutex_lock(&p->mu);
+    rc = p->state == PS_RUNNING ? 0 : MPROC_ESTATE;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+  }
+  if (rc) return rc;
   return run_sync(p, j, out, opts ? opts->errors : NULL, opts ? opts->error : NULL);
 }
 
