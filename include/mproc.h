@@ -599,7 +599,8 @@ MPROC_EXPORT int mproc_shm_unlink_name(const char *name);
  * before starting a child so buffered output is not written twice.
  *
  * Handles are process-local: every call on a handle from a process other
- * than its creator returns MPROC_ENOTOWNER (destroy just frees the copy).
+ * than its creator returns MPROC_ENOTOWNER, except the read-only name and
+ * daemon (destroy just frees the copy).
  * Calls on one handle are thread-safe.
  */
 

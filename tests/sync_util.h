@@ -7,6 +7,8 @@
 #ifndef MPROC_SYNC_UTIL_H
 #define MPROC_SYNC_UTIL_H
 
+#include <float.h>
+#include <math.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -133,5 +135,23 @@ static inline void *su_shared(size_t n) {
   assert_int_equal(mproc_heap_alloc(n, &p), 0);
   return p;
 }
+
+/* Timeouts the common contract rejects with -EINVAL: NaN (either sign),
+ * infinities, below -1 (even barely), huge. */
+static const double su_bad_timeouts[] __attribute__((unused)) = {
+    NAN, -NAN, INFINITY, -INFINITY, -1.0000001, -1.5, -2, -1e300,
+    -DBL_MAX, 1e300, DBL_MAX,
+};
+#define SU_N_BAD_TIMEOUTS (sizeof su_bad_timeouts / sizeof su_bad_timeouts[0])
+
+/* Assert a wait called with timeout t returned want, naming both. */
+#define SU_ASSERT_TIMEOUT_RC(expr, t, want)                                   \
+  do {                                                                        \
+    int su__rc = (int)(expr);                                                 \
+    if (su__rc != (int)(want))                                                \
+      fail_msg("%s with timeout %g returned %d (%s), expected %d (%s)", #expr, \
+               (t), su__rc, mproc_err_name(su__rc), (int)(want),              \
+               mproc_err_name((int)(want)));                                  \
+  } while (0)
 
 #endif

@@ -73,6 +73,29 @@ static int cycler(void *arg) {
   return 0;
 }
 
+/* NaN, infinite, below -1 and huge timeouts: -EINVAL, and the call neither
+ * counts as an arrival nor breaks the barrier (a 1-party barrier would
+ * otherwise pass at once). */
+static void barrier_bad_timeouts(void **state) {
+  (void)state;
+  mproc_barrier_t *b, *one;
+  MPROC_PASS(mproc_barrier_create(&b, 2));
+  MPROC_PASS(mproc_barrier_create(&one, 1));
+  for (size_t i = 0; i < SU_N_BAD_TIMEOUTS; i++) {
+    double t = su_bad_timeouts[i];
+    SU_ASSERT_TIMEOUT_RC(mproc_barrier_wait(b, t), t, MPROC_EINVAL);
+    SU_ASSERT_TIMEOUT_RC(mproc_barrier_wait(one, t), t, MPROC_EINVAL);
+    MPROC_ASSERT_RC(mproc_barrier_n_waiting(b), 0);
+    MPROC_ASSERT_RC(mproc_barrier_broken(b), 0);
+    MPROC_ASSERT_RC(mproc_barrier_broken(one), 0);
+  }
+  MPROC_ASSERT_RC(mproc_barrier_wait(one, 0), 0);
+  MPROC_PASS(mproc_barrier_destroy(b));
+  MPROC_PASS(mproc_barrier_destroy(one));
+  MPROC_ASSERT_RC(mproc_barrier_wait(b, NAN), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_barrier_destroy(one), MPROC_EDESTROYED);
+}
+
 static void barrier_indices_many_cycles(void **state) {
   (void)state;
   shared *s = mk(3);
@@ -557,6 +580,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(barrier_threads),
     MPROC_TEST(barrier_basic),
     MPROC_TEST(barrier_bad_input),
+    MPROC_TEST(barrier_bad_timeouts),
     MPROC_TEST(barrier_indices_many_cycles),
     MPROC_TEST(barrier_timeout_breaks),
     MPROC_TEST(barrier_abort),

@@ -132,6 +132,60 @@ static int consumer(void *arg) {
 
 static int no_items(void *arg) { return ((shared *)arg)->items == 0; }
 
+/* NaN, infinite, below -1 and huge timeouts: -EINVAL from acquire, wait and
+ * wait_for, over a Lock and over an RLock; a rejected wait keeps the lock
+ * held (every level) and runs no predicate. */
+static int count_calls(void *arg) {
+  ++*(int *)arg;
+  return 0;
+}
+
+static void cond_bad_timeouts(void **state) {
+  (void)state;
+  mproc_lock_t *l;
+  mproc_rlock_t *r;
+  mproc_cond_t *cl, *cr;
+  int calls = 0;
+  MPROC_PASS(mproc_lock_create(&l));
+  MPROC_PASS(mproc_rlock_create(&r));
+  MPROC_PASS(mproc_cond_create(&cl, l));
+  MPROC_PASS(mproc_cond_create_rlock(&cr, r));
+  for (size_t i = 0; i < SU_N_BAD_TIMEOUTS; i++) {
+    double t = su_bad_timeouts[i];
+    SU_ASSERT_TIMEOUT_RC(mproc_cond_acquire(cl, t), t, MPROC_EINVAL);
+    SU_ASSERT_TIMEOUT_RC(mproc_cond_acquire(cr, t), t, MPROC_EINVAL);
+    MPROC_ASSERT_RC(mproc_lock_locked(l), 0);
+    MPROC_ASSERT_RC(mproc_rlock_locked(r), 0);
+  }
+  MPROC_PASS(mproc_cond_acquire(cl, -1));
+  MPROC_PASS(mproc_cond_acquire(cr, -1));
+  MPROC_PASS(mproc_cond_acquire(cr, -1)); /* depth 2 */
+  for (size_t i = 0; i < SU_N_BAD_TIMEOUTS; i++) {
+    double t = su_bad_timeouts[i];
+    SU_ASSERT_TIMEOUT_RC(mproc_cond_wait(cl, t), t, MPROC_EINVAL);
+    SU_ASSERT_TIMEOUT_RC(mproc_cond_wait(cr, t), t, MPROC_EINVAL);
+    SU_ASSERT_TIMEOUT_RC(mproc_cond_wait_for(cl, count_calls, &calls, t), t, MPROC_EINVAL);
+    SU_ASSERT_TIMEOUT_RC(mproc_cond_wait_for(cr, count_calls, &calls, t), t, MPROC_EINVAL);
+    MPROC_ASSERT_RC(mproc_lock_is_mine(l), 1);
+    MPROC_ASSERT_RC(mproc_rlock_depth(r), 2);
+  }
+  assert_int_equal(calls, 0);
+  MPROC_PASS(mproc_cond_release(cl));
+  MPROC_PASS(mproc_cond_release(cr));
+  MPROC_PASS(mproc_cond_release(cr));
+  MPROC_PASS(mproc_cond_destroy(cl));
+  MPROC_PASS(mproc_cond_destroy(cr));
+  MPROC_ASSERT_RC(mproc_cond_wait(cl, NAN), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_cond_destroy(cr), MPROC_EDESTROYED);
+  /* A condition over a destroyed RLock (or Lock) cannot be made. */
+  MPROC_PASS(mproc_rlock_destroy(r));
+  MPROC_PASS(mproc_lock_destroy(l));
+  mproc_cond_t *c = NULL;
+  MPROC_ASSERT_RC(mproc_cond_create_rlock(&c, r), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_cond_create(&c, l), MPROC_EDESTROYED);
+  assert_null(c);
+}
+
 static void cond_producer_consumer(void **state) {
   (void)state;
   shared *s = mk(1);
@@ -430,6 +484,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(cond_threads),
     MPROC_TEST(cond_basic),
     MPROC_TEST(cond_bad_input),
+    MPROC_TEST(cond_bad_timeouts),
     MPROC_TEST(cond_producer_consumer),
     MPROC_TEST(cond_notify_counts),
     MPROC_TEST(cond_rlock_depth_restored),

@@ -63,6 +63,24 @@ static int waiter(void *arg) {
   return 0;
 }
 
+/* NaN, infinite, below -1 and huge timeouts: -EINVAL, set or not. */
+static void event_bad_timeouts(void **state) {
+  (void)state;
+  mproc_event_t *e;
+  MPROC_PASS(mproc_event_create(&e));
+  for (int set = 0; set < 2; set++) {
+    for (size_t i = 0; i < SU_N_BAD_TIMEOUTS; i++) {
+      double t = su_bad_timeouts[i];
+      SU_ASSERT_TIMEOUT_RC(mproc_event_wait(e, t), t, MPROC_EINVAL);
+    }
+    MPROC_ASSERT_RC(mproc_event_is_set(e), set);
+    MPROC_PASS(mproc_event_set(e));
+  }
+  MPROC_PASS(mproc_event_destroy(e));
+  MPROC_ASSERT_RC(mproc_event_wait(e, INFINITY), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_event_destroy(e), MPROC_EDESTROYED);
+}
+
 static void event_wakes_all_processes(void **state) {
   (void)state;
   shared *s = su_shared(sizeof *s);
@@ -161,6 +179,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(event_threads_ping_pong),
     MPROC_TEST(event_basic),
     MPROC_TEST(event_bad_input),
+    MPROC_TEST(event_bad_timeouts),
     MPROC_TEST(event_wakes_all_processes),
     MPROC_TEST(event_set_then_clear_releases_waiters),
     MPROC_TEST(event_waiter_killed),

@@ -104,6 +104,40 @@ static int holder(void *arg) {
   return 0;
 }
 
+/* NaN, infinite, below -1 and huge timeouts: -EINVAL from Lock and RLock
+ * acquire, free or held, and the lock is left as it was. */
+static void lock_bad_timeouts(void **state) {
+  (void)state;
+  mproc_lock_t *l;
+  mproc_rlock_t *r;
+  MPROC_PASS(mproc_lock_create(&l));
+  MPROC_PASS(mproc_rlock_create(&r));
+  for (size_t i = 0; i < SU_N_BAD_TIMEOUTS; i++) {
+    double t = su_bad_timeouts[i];
+    SU_ASSERT_TIMEOUT_RC(mproc_lock_acquire(l, t), t, MPROC_EINVAL);
+    SU_ASSERT_TIMEOUT_RC(mproc_rlock_acquire(r, t), t, MPROC_EINVAL);
+    MPROC_ASSERT_RC(mproc_lock_locked(l), 0);
+    MPROC_ASSERT_RC(mproc_rlock_locked(r), 0);
+  }
+  /* Held by the caller: still -EINVAL (not -EDEADLK, nor a level more). */
+  MPROC_PASS(mproc_lock_acquire(l, -1));
+  MPROC_PASS(mproc_rlock_acquire(r, -1));
+  for (size_t i = 0; i < SU_N_BAD_TIMEOUTS; i++) {
+    double t = su_bad_timeouts[i];
+    SU_ASSERT_TIMEOUT_RC(mproc_lock_acquire(l, t), t, MPROC_EINVAL);
+    SU_ASSERT_TIMEOUT_RC(mproc_rlock_acquire(r, t), t, MPROC_EINVAL);
+  }
+  MPROC_ASSERT_RC(mproc_rlock_depth(r), 1);
+  MPROC_PASS(mproc_lock_release(l));
+  MPROC_PASS(mproc_rlock_release(r));
+  MPROC_ASSERT_RC(mproc_rlock_locked(r), 0);
+  /* Destroyed objects report that first, whatever the timeout. */
+  MPROC_PASS(mproc_lock_destroy(l));
+  MPROC_PASS(mproc_rlock_destroy(r));
+  MPROC_ASSERT_RC(mproc_lock_acquire(l, NAN), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_rlock_acquire(r, -INFINITY), MPROC_EDESTROYED);
+}
+
 static void lock_timeouts(void **state) {
   (void)state;
   shared *s = mk();
@@ -577,6 +611,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_SLOW_TEST(lock_chaos_random_kills),
     MPROC_TEST(lock_basic),
     MPROC_TEST(lock_bad_input),
+    MPROC_TEST(lock_bad_timeouts),
     MPROC_TEST(lock_timeouts),
     MPROC_TEST(lock_owner_killed),
     MPROC_TEST(lock_owner_dies_while_waited_on),

@@ -274,6 +274,100 @@ static void null_handles(void **state) {
   MPROC_ASSERT_RC(mproc_process_destroy((mproc_process_t *)junk), -EINVAL);
 }
 
+/* Names: 255 bytes is the longest accepted by create and set_name; one
+ * more, or far more, is -ENAMETOOLONG and leaves the name unchanged. */
+static void set_name_too_long(void **state) {
+  (void)state;
+  static char longest[256], one_more[257], huge[10000];
+  memset(longest, 'L', 255);
+  memset(one_more, 'M', 256);
+  memset(huge, 'H', sizeof huge - 1);
+  mproc_process_t *p = NULL;
+  MPROC_ASSERT_RC(mproc_process_create(&p, ret_arg, NULL, &(mproc_process_opts){.name = one_more}),
+                  -ENAMETOOLONG);
+  assert_null(p);
+  MPROC_PASS(mproc_process_create(&p, ret_arg, NULL, &(mproc_process_opts){.name = longest}));
+  assert_string_equal(mproc_process_name(p), longest);
+  MPROC_PASS(mproc_process_set_name(p, "short"));
+  MPROC_ASSERT_RC(mproc_process_set_name(p, one_more), -ENAMETOOLONG);
+  MPROC_ASSERT_RC(mproc_process_set_name(p, huge), -ENAMETOOLONG);
+  assert_string_equal(mproc_process_name(p), "short");
+  MPROC_PASS(mproc_process_set_name(p, longest));
+  assert_string_equal(mproc_process_name(p), longest);
+  MPROC_PASS(mproc_process_destroy(p));
+}
+
+/* In a child made by a raw fork(), report the first call on an inherited
+ * handle that does not return what it should. */
+#define NONOWNER_RC(expr, want)                                                 \
+  do {                                                                          \
+    int no__rc = (int)(expr);                                                   \
+    if (no__rc != (int)(want)) {                                                \
+      fprintf(stderr, "non-owner child: %s returned %d (%s), expected %d\n",   \
+              #expr, no__rc, mproc_err_name(no__rc), (int)(want));              \
+      _exit(99);                                                                \
+    }                                                                           \
+  } while (0)
+
+/* Handles belong to their creator: every call from a forked copy of the
+ * parent returns MPROC_ENOTOWNER before looking at state or arguments
+ * (double start, join on a never-started process, a bad timeout), except
+ * the read-only name and daemon; destroy frees only the copy. The parent's
+ * child is untouched. */
+static void calls_from_non_owner(void **state) {
+  (void)state;
+  int pfd[2], code = -1;
+  assert_int_equal(pipe(pfd), 0);
+  mproc_process_t *running = make(wait_pipe, &pfd[0]);
+  mproc_process_t *never = make(ret_arg, NULL);
+  MPROC_PASS(mproc_process_set_name(never, "never-started"));
+  MPROC_PASS(mproc_process_start(running));
+  pid_t child = fork();
+  assert_true(child >= 0);
+  if (child == 0) {
+    mproc_process_t *both[] = {running, never};
+    for (int i = 0; i < 2; i++) {
+      mproc_process_t *p = both[i];
+      NONOWNER_RC(mproc_process_start(p), MPROC_ENOTOWNER);
+      NONOWNER_RC(mproc_process_run(p), MPROC_ENOTOWNER);
+      NONOWNER_RC(mproc_process_join(p, 0), MPROC_ENOTOWNER);
+      NONOWNER_RC(mproc_process_join(p, -1), MPROC_ENOTOWNER);
+      NONOWNER_RC(mproc_process_join(p, -5), MPROC_ENOTOWNER);
+      NONOWNER_RC(mproc_process_is_alive(p), MPROC_ENOTOWNER);
+      NONOWNER_RC(mproc_process_terminate(p), MPROC_ENOTOWNER);
+      NONOWNER_RC(mproc_process_kill(p), MPROC_ENOTOWNER);
+      NONOWNER_RC(mproc_process_close(p), MPROC_ENOTOWNER);
+      NONOWNER_RC(mproc_process_pid(p), MPROC_ENOTOWNER);
+      NONOWNER_RC(mproc_process_exitcode(p, &code), MPROC_ENOTOWNER);
+      NONOWNER_RC(mproc_process_sentinel(p), MPROC_ENOTOWNER);
+      NONOWNER_RC(mproc_process_set_name(p, "stolen"), MPROC_ENOTOWNER);
+      NONOWNER_RC(mproc_process_set_daemon(p, 1), MPROC_ENOTOWNER);
+      NONOWNER_RC(mproc_process_daemon(p), 0);
+    }
+    NONOWNER_RC(strcmp(mproc_process_name(never), "never-started"), 0);
+    NONOWNER_RC(mproc_process_destroy(running), 0);
+    NONOWNER_RC(mproc_process_destroy(never), 0);
+    _exit(0);
+  }
+  int st = 0;
+  assert_int_equal(waitpid(child, &st, 0), child);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+  /* Nothing the child tried reached the parent's objects. */
+  assert_int_equal(mproc_process_is_alive(running), 1);
+  assert_string_equal(mproc_process_name(never), "never-started");
+  MPROC_ASSERT_RC(mproc_process_daemon(never), 0);
+  MPROC_ASSERT_RC(mproc_process_join(never, 0), MPROC_ESTATE);
+  assert_int_equal(write(pfd[1], "x", 1), 1);
+  MPROC_PASS(mproc_process_join(running, 30));
+  MPROC_PASS(mproc_process_exitcode(running, &code));
+  assert_int_equal(code, 3);
+  MPROC_PASS(mproc_process_destroy(running));
+  MPROC_PASS(mproc_process_destroy(never));
+  close(pfd[0]);
+  close(pfd[1]);
+}
+
 static int run_target(void *arg) {
   *(pid_t *)arg = getpid();
   return 42;
@@ -908,6 +1002,8 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(exitcode_signals),
     MPROC_TEST(state_errors),
     MPROC_TEST(null_handles),
+    MPROC_TEST(set_name_too_long),
+    MPROC_TEST(calls_from_non_owner),
     MPROC_TEST(run_in_caller),
     MPROC_TEST(join_timeout),
     MPROC_TEST(names),

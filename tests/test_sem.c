@@ -108,6 +108,28 @@ static int region(void *arg) {
   return 0;
 }
 
+/* NaN, infinite, below -1 and huge timeouts: -EINVAL, no unit taken. */
+static void sem_bad_timeouts(void **state) {
+  (void)state;
+  mproc_sem_t *s, *b;
+  int v = -1;
+  MPROC_PASS(mproc_sem_create(&s, 1));
+  MPROC_PASS(mproc_bsem_create(&b, 0));
+  for (size_t i = 0; i < SU_N_BAD_TIMEOUTS; i++) {
+    double t = su_bad_timeouts[i];
+    SU_ASSERT_TIMEOUT_RC(mproc_sem_acquire(s, t), t, MPROC_EINVAL);
+    SU_ASSERT_TIMEOUT_RC(mproc_sem_acquire(b, t), t, MPROC_EINVAL);
+  }
+  MPROC_PASS(mproc_sem_get_value(s, &v));
+  assert_int_equal(v, 1);
+  MPROC_PASS(mproc_sem_get_value(b, &v));
+  assert_int_equal(v, 0);
+  MPROC_PASS(mproc_sem_destroy(s));
+  MPROC_PASS(mproc_sem_destroy(b));
+  MPROC_ASSERT_RC(mproc_sem_acquire(s, NAN), MPROC_EDESTROYED);
+  MPROC_ASSERT_RC(mproc_sem_destroy(b), MPROC_EDESTROYED);
+}
+
 static void sem_limits_concurrency(void **state) {
   (void)state;
   shared *s = su_shared(sizeof *s);
@@ -246,6 +268,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(sem_counts),
     MPROC_TEST(bsem_over_release),
     MPROC_TEST(sem_bad_input),
+    MPROC_TEST(sem_bad_timeouts),
     MPROC_TEST(sem_limits_concurrency),
     MPROC_TEST(sem_cross_process_no_cpu),
     MPROC_TEST(sem_holder_killed_loses_unit),
