@@ -133,7 +133,17 @@ int mproc_test_main(const struct CMUnitTest *tests, size_t n, int argc,
                     char **argv, const char *suite) {
   /* A test that hangs is killed by CTest; make sure our children die too. */
   setvbuf(stdout, NULL, _IONBF, 0);
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1) {
+    /* A filter that names no case would run nothing and pass: refuse it
+     * (e.g. a case renamed without re-running cmake). */
+    int found = strpbrk(argv[1], "*?") != NULL;
+    for (size_t i = 0; i < n && !found; i++) found = strcmp(tests[i].name, argv[1]) == 0;
+    if (!found) {
+      fprintf(stderr, "%s: no test case named '%s'\n", suite, argv[1]);
+      return 1;
+    }
+    cmocka_set_test_filter(argv[1]);
+  }
   /* Initialise the library before taking the fd baseline: the heap's memfd
    * and similar per-family fds are not leaks. */
   mproc_init(NULL);
