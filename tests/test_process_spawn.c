@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -278,6 +280,72 @@ static void faults(void **state) {
   mproc_process_destroy(p);
 }
 
+/* In a spawned child, before mproc_spawn_main: when $SP_BLOCK_DIR is set,
+ * the first $SP_BLOCK_N children (each claims a token: mkdir dir/i) map a
+ * page where the heap goes, as a library loaded there at random would. */
+static void maybe_block_heap(int argc, char **argv) {
+  const char *dir = getenv("SP_BLOCK_DIR"), *n = getenv("SP_BLOCK_N");
+  unsigned long base;
+  int heap_fd;
+  if (!dir || !n || argc < 3 || sscanf(argv[2], "1:%d:%lx:", &heap_fd, &base) != 2) return;
+  for (int i = 0; i < atoi(n); i++) {
+    char tok[512];
+    snprintf(tok, sizeof tok, "%s/%d", dir, i);
+    if (mkdir(tok, 0700) == 0) {
+      mmap((void *)base, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+      return;
+    }
+  }
+}
+
+static int count_tokens(const char *dir, int max) {
+  int n = 0;
+  for (int i = 0; i < max; i++) {
+    char tok[512];
+    snprintf(tok, sizeof tok, "%s/%d", dir, i);
+    if (rmdir(tok) == 0) n++;
+  }
+  return n;
+}
+
+/* A child that cannot map the heap at its address (something of its own is
+ * there) says -EEXIST and the parent spawns again, up to 8 times in all;
+ * then start fails with -EEXIST and leaves nothing behind. */
+static void heap_address_taken(void **state) {
+  (void)state;
+  char dir[] = "/tmp/mproc-sp-block-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  setenv("SP_BLOCK_DIR", dir, 1);
+  int fds0 = mproc_test_count_fds();
+  int v[3] = {1, 2, 3};
+  mproc_process_opts o = {.start_method = MPROC_START_SPAWN, .arg_size = sizeof v};
+  mproc_process_t *p = NULL;
+  setenv("SP_BLOCK_N", "3", 1);
+  MPROC_PASS(mproc_process_create(&p, sp_sum, v, &o));
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  int code = 0;
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, 6);
+  mproc_process_destroy(p);
+  assert_int_equal(count_tokens(dir, 3), 3); /* three children were blocked */
+
+  setenv("SP_BLOCK_N", "20", 1);
+  MPROC_PASS(mproc_process_create(&p, sp_sum, v, &o));
+  MPROC_ASSERT_RC(mproc_process_start(p), -EEXIST);
+  assert_int_equal(count_tokens(dir, 20), 8); /* eight tries, then the error */
+  assert_int_equal(mproc_test_count_children(), 0);
+  assert_int_equal(mproc_test_count_fds(), fds0);
+  unsetenv("SP_BLOCK_N");
+  unsetenv("SP_BLOCK_DIR");
+  MPROC_PASS(mproc_process_start(p)); /* and the same process starts later */
+  MPROC_PASS(mproc_process_join(p, 30));
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, 6);
+  mproc_process_destroy(p);
+  assert_int_equal(rmdir(dir), 0);
+}
+
 static void parent_sigkill(void **state) {
   (void)state;
   int rep[2];
@@ -355,6 +423,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(signals),
     MPROC_TEST(signal_state),
     MPROC_TEST(faults),
+    MPROC_TEST(heap_address_taken),
     MPROC_TEST(parent_sigkill),
 };
 
@@ -364,6 +433,7 @@ int main(int argc, char **argv) {
   mproc_register_target("sp_sleep", sp_sleep);
   mproc_register_target("sp_key", sp_key);
   mproc_register_target("sp_sigstate", sp_sigstate);
+  maybe_block_heap(argc, argv);
   int rc = mproc_spawn_main(argc, argv); /* never returns in a spawned child */
   if (rc) return 1;
   return mproc_test_main(tests, sizeof tests / sizeof tests[0], argc, argv, __FILE__);

@@ -62,19 +62,25 @@ STATIC_ASSERT(sizeof(hp_pent) == 16, "page map entry is 16 bytes");
 
 /* High, rarely used part of the x86-64/aarch64 user address space: below
  * the usual mmap base (0x7f...), far above PIE text and brk. */
-#define HP_ADDR_HINT ((uintptr_t)0x6d7000000000ull)
 #define HP_MAX_SIZE MPROC__HEAP_MAX_SIZE
 
 #if defined(__SANITIZE_THREAD__)
-#define HP_USE_HINT 0 /* TSan only allows application memory in its ranges */
+#define HP_TSAN 1
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
-#define HP_USE_HINT 0
-#else
-#define HP_USE_HINT 1
+#define HP_TSAN 1
 #endif
+#endif
+#ifdef HP_TSAN
+/* TSan only allows application memory in its own ranges; its modules range
+ * (0x7e8...) is where an exec'd child's libraries land at random, so a heap
+ * the kernel placed there collided with them now and then (seen: 1 spawn in
+ * ~2000). Its low application range (below 0x80_0000_0000) is empty. */
+#define HP_ADDR_HINT ((uintptr_t)0x004000000000ull)
+#define HP_HINT_MAX ((size_t)1 << 38)
 #else
-#define HP_USE_HINT 1
+#define HP_ADDR_HINT ((uintptr_t)0x6d7000000000ull)
+#define HP_HINT_MAX HP_MAX_SIZE
 #endif
 
 #ifndef MADV_POPULATE_WRITE
@@ -261,7 +267,7 @@ static int layout(size_t size, uint64_t *pagemap, uint64_t *data, uint64_t *npag
 
 static void *map_heap(int fd, size_t size) {
   void *p = MAP_FAILED;
-  if (HP_USE_HINT && size <= HP_MAX_SIZE) {
+  if (size <= HP_HINT_MAX) {
     p = mproc__sys.mmap((void *)HP_ADDR_HINT, size, PROT_READ | PROT_WRITE,
                         MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
     if (p != MAP_FAILED && p != (void *)HP_ADDR_HINT) {

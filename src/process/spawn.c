@@ -168,7 +168,7 @@ static void reap_failed(pid_t pid) {
   }
 }
 
-int mproc__spawn_start(struct mproc_process *p) {
+static int spawn_once(struct mproc_process *p) {
   int heap_fd = mproc__heap_fd();
   if (heap_fd < 0) return -EBADF;
   void *blk = NULL;
@@ -249,6 +249,17 @@ int mproc__spawn_start(struct mproc_process *p) {
   p->pidfd = have_pidfd ? pidfd : pfd[0];
   p->fd_is_pidfd = have_pidfd;
   return 0;
+}
+
+/* A fresh exec places its libraries at random; now and then one lands where
+ * the family's heap is, and the child cannot map it there (it says -EEXIST).
+ * Another exec draws another layout. */
+#define SPAWN_TRIES 8
+
+int mproc__spawn_start(struct mproc_process *p) {
+  int rc = -EEXIST;
+  for (int i = 0; i < SPAWN_TRIES && rc == -EEXIST; i++) rc = spawn_once(p);
+  return rc;
 }
 
 /* ---- child side ---- */
