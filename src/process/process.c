@@ -252,7 +252,7 @@ static void reap_all_locked(void) {
 /* Wait until p ended or the deadline passed. 0 or -ETIMEDOUT. p must stay
  * valid (the caller owns it, or holds it pinned). */
 static int wait_ended(mproc_process_t *p, const struct timespec *dl) {
-  useconds_t backoff = 500;
+  useconds_t backoff = 50, grace_us = 0;
   for (;;) {
     pthread_mutex_lock(&g_reg_mu);
     int state = p->state;
@@ -270,15 +270,23 @@ static int wait_ended(mproc_process_t *p, const struct timespec *dl) {
     int ended = reap_locked(p);
     pthread_mutex_unlock(&g_reg_mu);
     if (ended) return 0;
-    if (r == 0 || mproc__deadline_passed(dl)) return -ETIMEDOUT;
+    if (r == 0) return -ETIMEDOUT;
     if (r > 0 && !p->fd_is_pidfd) {
-      /* A death pipe at EOF for a child still running: it exec'd (the pipe
-       * is close-on-exec). Only polling is left; back off to 20 ms. */
+      /* A death pipe at EOF for a child still running. Either it is
+       * exiting: its fds close a moment before it becomes waitable, so a
+       * readable sentinel gets a short grace past the deadline and then
+       * means joinable. Or it exec'd (the pipe is close-on-exec): only
+       * polling is left; back off to 20 ms. */
+      int past = mproc__deadline_passed(dl);
+      if (past && grace_us >= MPROC__EXITING_GRACE_US) return -ETIMEDOUT;
       double left = mproc__deadline_left(dl);
       useconds_t us = backoff;
-      if (left >= 0 && left * 1e6 < us) us = (useconds_t)(left * 1e6) + 1;
+      if (!past && left >= 0 && left * 1e6 < us) us = (useconds_t)(left * 1e6) + 1;
       usleep(us);
+      if (past) grace_us += us;
       if (backoff < 20000) backoff *= 2;
+    } else if (mproc__deadline_passed(dl)) {
+      return -ETIMEDOUT;
     }
   }
 }

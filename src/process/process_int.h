@@ -32,6 +32,9 @@
 #define MPROC__TARGET_NAME_MAX 63 /* bytes of a registered target's name */
 #define MPROC__ARG_MAX ((size_t)64 << 20) /* largest arg_size copied */
 #define MPROC__DAEMON_GRACE 1.0   /* s between SIGTERM and SIGKILL at exit */
+/* us a join past its deadline still waits for a child whose death pipe is
+ * at EOF (it is exiting) to become waitable. */
+#define MPROC__EXITING_GRACE_US 100000
 
 enum { PS_CREATED = 0, PS_RUNNING = 1, PS_ENDED = 2 };
 
