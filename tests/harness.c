@@ -59,6 +59,39 @@ int mproc_test_count_children(void) {
   return n;
 }
 
+int mproc_test_children_of(pid_t pid, pid_t *out, char *state, int cap) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  int n = 0, kid;
+  while (n < cap && fscanf(f, "%d", &kid) == 1) {
+    char sp[64], buf[512] = {0};
+    snprintf(sp, sizeof sp, "/proc/%d/stat", kid);
+    FILE *s = fopen(sp, "r");
+    if (!s) continue; /* gone since the list was read */
+    size_t r = fread(buf, 1, sizeof buf - 1, s);
+    (void)r;
+    fclose(s);
+    /* The state follows the command name, which may hold ") ". */
+    char *rp = strrchr(buf, ')');
+    out[n] = kid;
+    if (state) state[n] = rp && rp[1] ? rp[2] : '?';
+    n++;
+  }
+  fclose(f);
+  return n;
+}
+
+int mproc_test_zombies_of(pid_t pid) {
+  pid_t kids[4096];
+  char st[4096];
+  int n = mproc_test_children_of(pid, kids, st, 4096);
+  int z = 0;
+  for (int i = 0; i < n; i++) z += st[i] == 'Z';
+  return n < 0 ? -1 : z;
+}
+
 int mproc_test_count_shm(void) {
   int n = 0;
   DIR *d = opendir("/dev/shm");

@@ -46,6 +46,12 @@ int mproc_test_main(const struct CMUnitTest *tests, size_t n, int argc,
 int mproc_test_count_fds(void);       /* open fds of this process */
 int mproc_test_count_children(void);  /* live or zombie children */
 int mproc_test_count_shm(void);       /* entries in /dev/shm named mproc* */
+/* Children of pid's main thread (all of a single-threaded process's, e.g.
+ * a forkserver's): up to cap pids in out and, if state is not NULL, their
+ * state letters ('S', 'Z', ...). Returns how many, or -1. */
+int mproc_test_children_of(pid_t pid, pid_t *out, char *state, int cap);
+/* How many of those children are zombies, or -1. */
+int mproc_test_zombies_of(pid_t pid);
 /* Wait up to timeout seconds for pid to disappear (not even a zombie of
  * ours); returns 1 if gone. Works for non-children too. */
 int mproc_test_wait_gone(pid_t pid, double timeout);

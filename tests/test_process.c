@@ -522,27 +522,6 @@ static void sentinel_poll(void **state) {
   close(pfd[1]);
 }
 
-static int count_zombie_children(void) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)getpid(), (int)getpid());
-  FILE *f = fopen(path, "r");
-  if (!f) return -1;
-  int n = 0, pid;
-  while (fscanf(f, "%d", &pid) == 1) {
-    char sp[64], buf[512] = {0};
-    snprintf(sp, sizeof sp, "/proc/%d/stat", pid);
-    FILE *s = fopen(sp, "r");
-    if (!s) continue;
-    size_t r = fread(buf, 1, sizeof buf - 1, s);
-    (void)r;
-    fclose(s);
-    char *rp = strrchr(buf, ')');
-    if (rp && rp[2] == 'Z') n++;
-  }
-  fclose(f);
-  return n;
-}
-
 static void active_children_and_reaping(void **state) {
   (void)state;
   int pfd[2];
@@ -566,7 +545,7 @@ static void active_children_and_reaping(void **state) {
   assert_int_equal(mproc_active_children(NULL, 0), 3);
   assert_int_equal(mproc_active_children(out, 1), 3);
   /* They were reaped: no zombie left behind although nobody joined them. */
-  assert_int_equal(count_zombie_children(), 0);
+  assert_int_equal(mproc_test_zombies_of(getpid()), 0);
   for (int i = 0; i < 5; i++) {
     int code = -1;
     MPROC_PASS(mproc_process_exitcode(q[i], &code));

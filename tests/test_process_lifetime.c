@@ -338,28 +338,6 @@ static void sigchld_app_handler_kept(void **state) {
 
 /* ---- no zombie build-up ---- */
 
-/* Zombie children of pid (this process, or the forkserver for its kids). */
-static int count_zombies_of(pid_t pid) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
-  FILE *f = fopen(path, "r");
-  if (!f) return -1;
-  int n = 0, kid;
-  while (fscanf(f, "%d", &kid) == 1) {
-    char sp[64], buf[512] = {0};
-    snprintf(sp, sizeof sp, "/proc/%d/stat", kid);
-    FILE *st = fopen(sp, "r");
-    if (!st) continue;
-    size_t r = fread(buf, 1, sizeof buf - 1, st);
-    (void)r;
-    fclose(st);
-    char *rp = strrchr(buf, ')');
-    if (rp && rp[1] && rp[2] == 'Z') n++;
-  }
-  fclose(f);
-  return n;
-}
-
 #define NQUICK 200
 /* Children that end between a start's reaping and our look are zombies for
  * a moment: on a loaded 2-CPU machine a burst of ~25 was seen. Without
@@ -379,7 +357,7 @@ static void zombies_bounded(int method) {
     MPROC_PASS(mproc_process_start(ps[i]));
     if (method == MPROC_START_FORKSERVER) reaper = mproc__forkserver_pid();
     if (i % 5 == 4) {
-      int z = count_zombies_of(reaper);
+      int z = mproc_test_zombies_of(reaper);
       assert_true(z >= 0);
       if (z > worst) worst = z;
     }
@@ -392,8 +370,8 @@ static void zombies_bounded(int method) {
   assert_int_equal(mproc_active_children(NULL, 0), 0);
   /* The forkserver reaps its children on its own time: allow it a moment. */
   end = mproc_test_now() + 5;
-  while (count_zombies_of(reaper) > 0 && mproc_test_now() < end) usleep(2000);
-  assert_int_equal(count_zombies_of(reaper), 0);
+  while (mproc_test_zombies_of(reaper) > 0 && mproc_test_now() < end) usleep(2000);
+  assert_int_equal(mproc_test_zombies_of(reaper), 0);
   for (int i = 0; i < NQUICK; i++) {
     int code = -1;
     MPROC_PASS(mproc_process_exitcode(ps[i], &code));
