@@ -295,31 +295,37 @@ static void multithreaded_parent(void **state) {
   mproc__forkserver_stop();
 }
 
+/* With pidfds the requester watches the server on its pidfd; without, on
+ * a death pipe the server holds (and its children do not). */
 static void server_killed(void **state) {
   (void)state;
-  MPROC_PASS(mproc_set_start_method(MPROC_START_FORKSERVER));
-  mproc_process_t *p = NULL;
-  MPROC_PASS(mproc_process_create(&p, sleep_forever, NULL, NULL));
-  MPROC_PASS(mproc_process_start(p));
-  pid_t child = mproc_process_pid(p);
-  pid_t server = mproc__forkserver_pid();
-  kill(server, SIGKILL);
-  /* Its children die with it, and the requester learns it. */
-  MPROC_PASS(mproc_process_join(p, 30));
-  int code = 0;
-  MPROC_PASS(mproc_process_exitcode(p, &code));
-  assert_int_equal(code, -SIGKILL);
-  assert_true(mproc_test_wait_gone(child, 1.0));
-  mproc_process_destroy(p);
-  /* The next start replaces the dead server. */
-  MPROC_PASS(mproc_process_create(&p, ret_arg, (void *)(intptr_t)9, NULL));
-  MPROC_PASS(mproc_process_start(p));
-  MPROC_PASS(mproc_process_join(p, 30));
-  MPROC_PASS(mproc_process_exitcode(p, &code));
-  assert_int_equal(code, 9);
-  assert_true(mproc__forkserver_pid() != server);
-  mproc_process_destroy(p);
-  mproc__forkserver_stop();
+  for (int no_pidfd = 0; no_pidfd <= 1; no_pidfd++) {
+    mproc__force_no_pidfd(no_pidfd);
+    MPROC_PASS(mproc_set_start_method(MPROC_START_FORKSERVER));
+    mproc_process_t *p = NULL;
+    MPROC_PASS(mproc_process_create(&p, sleep_forever, NULL, NULL));
+    MPROC_PASS(mproc_process_start(p));
+    pid_t child = mproc_process_pid(p);
+    pid_t server = mproc__forkserver_pid();
+    kill(server, SIGKILL);
+    /* Its children die with it, and the requester learns it. */
+    MPROC_PASS(mproc_process_join(p, 30));
+    int code = 0;
+    MPROC_PASS(mproc_process_exitcode(p, &code));
+    assert_int_equal(code, -SIGKILL);
+    assert_true(mproc_test_wait_gone(child, 1.0));
+    mproc_process_destroy(p);
+    /* The next start replaces the dead server. */
+    MPROC_PASS(mproc_process_create(&p, ret_arg, (void *)(intptr_t)9, NULL));
+    MPROC_PASS(mproc_process_start(p));
+    MPROC_PASS(mproc_process_join(p, 30));
+    MPROC_PASS(mproc_process_exitcode(p, &code));
+    assert_int_equal(code, 9);
+    assert_true(mproc__forkserver_pid() != server);
+    mproc_process_destroy(p);
+    mproc__forkserver_stop();
+  }
+  mproc__force_no_pidfd(0);
 }
 
 static int write_ready(void *arg) {
@@ -411,15 +417,35 @@ static void fault_socketpair(void **state) {
   MPROC_PASS(mproc_set_start_method(MPROC_START_FORKSERVER));
   mproc_process_t *p = NULL;
   MPROC_PASS(mproc_process_create(&p, ret_arg, (void *)(intptr_t)3, NULL));
-  /* The server makes each child's status socket and pidfd: out of fds
-   * there, the start fails with the server's error and nothing leaks. */
+  /* The server makes each child's status socket, pidfd and spare: out of
+   * fds there, a start fails with the server's error and nothing leaks.
+   * What the server made ahead (the next status socket and spare) may
+   * still serve a start or two: those children must work as usual. */
   pid_t server = mproc__forkserver_pid();
   struct rlimit lim, none;
   assert_int_equal(prlimit(server, RLIMIT_NOFILE, NULL, &lim), 0);
   none = lim;
   none.rlim_cur = (rlim_t)lowest_free_fd(server); /* every lower one taken */
   assert_int_equal(prlimit(server, RLIMIT_NOFILE, &none, NULL), 0);
-  MPROC_ASSERT_RC(mproc_process_start(p), -EMFILE);
+  /* Each running child holds its pidfd and status socket in the server,
+   * so the fds run out within a few starts of children that keep running. */
+  mproc_process_t *q[8] = {0};
+  int rc = 0, nq = 0;
+  while (nq < 8 && rc == 0) {
+    MPROC_PASS(mproc_process_create(&q[nq], sleep_forever, NULL, NULL));
+    rc = mproc_process_start(q[nq++]);
+  }
+  for (int i = 0; i < nq; i++) {
+    if (i < nq - 1 || rc == 0) {
+      MPROC_PASS(mproc_process_kill(q[i]));
+      MPROC_PASS(mproc_process_join(q[i], 30));
+      int code = 0;
+      MPROC_PASS(mproc_process_exitcode(q[i], &code));
+      assert_int_equal(code, -SIGKILL);
+    }
+    mproc_process_destroy(q[i]);
+  }
+  MPROC_ASSERT_RC(rc, -EMFILE);
   assert_int_equal(prlimit(server, RLIMIT_NOFILE, &lim, NULL), 0);
   MPROC_PASS(mproc_process_start(p)); /* still startable */
   MPROC_PASS(mproc_process_join(p, 30));
@@ -478,6 +504,115 @@ static void fault_requester_emfile(void **state) {
   assert_int_equal(mproc_test_count_children(), 0);
 }
 
+/* The server's only child while no start is running: its spare. */
+static pid_t await_spare(pid_t server) {
+  double end = mproc_test_now() + 10;
+  pid_t kid[8];
+  char st[8];
+  int n;
+  while ((n = mproc_test_children_of(server, kid, st, 8)) != 1 || st[0] == 'Z') {
+    if (mproc_test_now() > end) fail_msg("server has %d children, not one spare", n);
+    usleep(1000);
+  }
+  return kid[0];
+}
+
+/* The server keeps one child forked ahead (the spare) that becomes the
+ * next start's child; a spare killed while it waits is reaped at once (no
+ * zombie) and the next start still works, with a fresh spare after it. */
+static void spare_process(void **state) {
+  (void)state;
+  MPROC_PASS(mproc_set_start_method(MPROC_START_FORKSERVER));
+  pid_t server = mproc__forkserver_pid();
+  pid_t spare = await_spare(server);
+  report *r = heap_new(sizeof *r);
+  r->value = 9;
+  mproc_process_t *p = NULL;
+  MPROC_PASS(mproc_process_create(&p, fill_report, r, NULL));
+  MPROC_PASS(mproc_process_start(p));
+  assert_int_equal(mproc_process_pid(p), spare); /* the spare became it */
+  MPROC_PASS(mproc_process_join(p, 30));
+  assert_int_equal(r->pid, spare);
+  mproc_process_destroy(p);
+  pid_t next = await_spare(server);
+  assert_true(next != spare);
+  assert_int_equal(kill(next, SIGKILL), 0);
+  double end = mproc_test_now() + 10;
+  pid_t kid[8];
+  char st[8];
+  int n;
+  while ((n = mproc_test_children_of(server, kid, st, 8)) > 0) { /* reaped, not a zombie */
+    if (mproc_test_now() > end) fail_msg("killed spare %d not reaped (%c)", (int)next, st[0]);
+    usleep(1000);
+  }
+  assert_int_equal(n, 0);
+  r->value = 10;
+  MPROC_PASS(mproc_process_create(&p, fill_report, r, NULL));
+  MPROC_PASS(mproc_process_start(p));
+  MPROC_PASS(mproc_process_join(p, 30));
+  int code = -1;
+  MPROC_PASS(mproc_process_exitcode(p, &code));
+  assert_int_equal(code, 10);
+  assert_int_equal(r->pid, mproc_process_pid(p));
+  mproc_process_destroy(p);
+  assert_true(await_spare(server) != next);
+  assert_int_equal(mproc__forkserver_pid(), server); /* the same server all along */
+  mproc_heap_free(r);
+  mproc__forkserver_stop();
+  assert_int_equal(mproc_test_count_children(), 0);
+}
+
+static int exit_itself(void *arg) {
+  exit((int)(intptr_t)arg); /* not through mproc's return path */
+}
+
+static int underscore_exit(void *arg) {
+  _exit((int)(intptr_t)arg);
+}
+
+/* Every way a child can end gives the right code: returned from its target
+ * (the child leaves the code in a heap slot), exit() or _exit() of its own
+ * and death by a signal (the server relays the code); with and without
+ * pidfds. The slots all go back to the heap. */
+static void exit_codes(void **state) {
+  (void)state;
+  static const struct {
+    mproc_target_fn fn;
+    intptr_t arg;
+    int code;
+  } cases[] = {
+      {ret_arg, 0, 0},          {ret_arg, 7, 7},
+      {ret_arg, 300, 300 & 0xff}, {exit_itself, 3, 3},
+      {underscore_exit, 4, 4},  {raise_self, SIGTERM, -SIGTERM},
+      {raise_self, SIGKILL, -SIGKILL}, {raise_self, SIGUSR1, -SIGUSR1},
+  };
+  for (int no_pidfd = 0; no_pidfd <= 1; no_pidfd++) {
+    mproc__force_no_pidfd(no_pidfd);
+    MPROC_PASS(mproc_set_start_method(MPROC_START_FORKSERVER));
+    mproc_heap_stats st0, st;
+    MPROC_PASS(mproc_heap_stats_get(&st0));
+    for (int round = 0; round < 3; round++)
+      for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mproc_process_t *p = NULL;
+        MPROC_PASS(mproc_process_create(&p, cases[i].fn, (void *)cases[i].arg, NULL));
+        MPROC_PASS(mproc_process_start(p));
+        /* Joined at once, and after the server had time to reap. */
+        if (round == 1) usleep(20000);
+        MPROC_PASS(mproc_process_join(p, 30));
+        int code = 1234;
+        MPROC_PASS(mproc_process_exitcode(p, &code));
+        if (code != cases[i].code)
+          fail_msg("case %zu (no_pidfd %d): code %d, expected %d", i, no_pidfd, code,
+                   cases[i].code);
+        mproc_process_destroy(p);
+      }
+    MPROC_PASS(mproc_heap_stats_get(&st));
+    assert_int_equal(st.live_blocks, st0.live_blocks);
+    mproc__forkserver_stop();
+  }
+  mproc__force_no_pidfd(0);
+}
+
 static pid_t fail_fork(void) {
   errno = EAGAIN;
   return -1;
@@ -485,6 +620,9 @@ static pid_t fail_fork(void) {
 
 static void fault_server_fork(void **state) {
   (void)state;
+  /* From a clean state, whatever ran before in this process. */
+  MPROC_PASS(mproc_set_start_method(MPROC_START_FORK));
+  mproc__forkserver_stop();
   int fds0 = mproc_test_count_fds();
   mproc__sys.fork = fail_fork;
   MPROC_ASSERT_RC(mproc_set_start_method(MPROC_START_FORKSERVER), -EAGAIN);
@@ -603,6 +741,8 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(server_killed),
     MPROC_TEST(requester_sigkill),
     MPROC_TEST(requester_exit_daemon),
+    MPROC_TEST(spare_process),
+    MPROC_TEST(exit_codes),
     MPROC_TEST(fault_socketpair),
     MPROC_TEST(fault_server_fork),
     MPROC_TEST(fault_requester_emfile),

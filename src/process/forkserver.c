@@ -12,20 +12,31 @@
  *  - Death chain: the requester dies -> the server gets SIGKILL (its
  *    PR_SET_PDEATHSIG) -> the server's children get SIGKILL (theirs). So a
  *    forkserver child dies with the process that asked for it.
+ *  - The requester watches its server through the server's pidfd or,
+ *    without pidfds, a death pipe the server holds (confirmed by waitid
+ *    WNOWAIT: the server is our own child). A dead server is replaced at
+ *    the next start.
  *  - Protocol (AF_UNIX stream sockets, no file-system names): one socket
  *    pair "ctl" between requester and server; one round trip per start.
  *    The requester sends fs_req, name, identity, authkey and arg bytes in
- *    one sendmsg; the server forks and replies with an int32 pid (or
- *    -errno) carrying two fds (SCM_RIGHTS): the child's pidfd and the
- *    requester's end of a per-child "status socket" on which the server
- *    later writes the int32 exit code when it reaped the child. The server
- *    opens the pidfd before it can reap the child, so the pid is never
- *    stale. ctl is shared by the requester's threads: a start holds
- *    g_fs_mu for its whole exchange (starts are serialised by the registry
- *    lock anyway).
- *  - Cheap per start: the server makes the next status socket pair while
- *    idle (after replying), so only fork + pidfd_open + one sendmsg are on
- *    the critical path; the child only undoes the server's two signal
+ *    one sendmsg; the server replies with an int32 pid (or -errno)
+ *    carrying two fds (SCM_RIGHTS): the child's pidfd and the requester's
+ *    end of a per-child "status socket" on which the server later writes
+ *    the int32 exit code when it reaped the child. The server opens the
+ *    pidfd before it can reap the child, so the pid is never stale. ctl is
+ *    shared by the requester's threads: a start holds g_fs_mu for its
+ *    whole exchange (starts are serialised by the registry lock anyway).
+ *    The requester waits for the reply in poll, then reads it: blocked in
+ *    recvmsg it would also be woken each time the server read a part of
+ *    the request.
+ *  - No fork on a start's critical path: the server keeps a spare, a child
+ *    forked ahead that waits on a socket of its own (as Android's zygote
+ *    keeps USAP processes). A start hands the request to the spare, which
+ *    becomes the child; the server replies, then, idle again, makes the
+ *    next status socket pair and the next spare. The spare costs one idle
+ *    process per server, its pages shared copy-on-write with the server.
+ *    A spare killed while it waits is reaped at once and replaced by the
+ *    next start. The child only undoes the server's two signal
  *    dispositions (SIGINT, SIGPIPE ignored) instead of resetting all 64,
  *    and sets a signal mask only when the requester's was not empty.
  *  - A child gets what a fork child of the requesting thread would have:
@@ -33,9 +44,14 @@
  *    the server's, which is the process's affinity when the server
  *    started), not the server's.
  *  - The requester's sentinel is that pidfd (readable when the child
- *    exits); its exit code arrives on the status socket a moment later.
- *    join waits on the status socket, not the pidfd: one wake-up, when the
- *    code is there.
+ *    exits). Exit codes: with pidfds the requester puts a 4-byte "exit
+ *    slot" in the shared heap into the request; a child returning from its
+ *    target stores SET|code there just before _exit, so join needs only
+ *    the pidfd: one wake-up, and no wait for the server to reap and relay.
+ *    A child that ended otherwise (a signal, exit() in the target) leaves
+ *    the slot empty and its code comes on the status socket. The slot is
+ *    freed once the child can no longer write it. Without pidfds the
+ *    status socket is the sentinel and the only channel.
  *  - Targets and pointer args are passed as addresses: valid because the
  *    server is a fork of the requester (same binary, same mappings, same
  *    heap). Bytes passed with arg_size are copied through the socket.
@@ -52,10 +68,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "heap/heap.h"
 #include "platform/platform.h"
 #include "process/process_int.h"
 
 #define FS_MAGIC 0x6d706673u /* "mpfs" */
+
 
 typedef struct fs_req {
   uint32_t magic;      /* FS_MAGIC */
@@ -70,11 +88,14 @@ typedef struct fs_req {
   uint32_t authkey_len;/* bytes of authkey that follow the arg */
   sigset_t mask;       /* the requesting thread's signal mask */
   cpu_set_t cpus;      /* the requesting thread's CPU affinity */
+  uint64_t exit_slot;  /* heap word for the child's exit code, or 0 */
 } fs_req;
 
 static pthread_mutex_t g_fs_mu = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic pid_t g_fs_pid; /* server pid, 0 when none */
-static int g_fs_pidfd = -1; /* pidfd of the server */
+static int g_fs_pidfd = -1; /* pidfd of the server, or the read end of its
+                              death pipe (EOF = gone) without pidfds */
+static int g_fs_is_pidfd;   /* g_fs_pidfd above is a real pidfd */
 static int g_fs_ctl = -1;   /* requester's end of ctl */
 /* Through a pointer: a libc call only children make would be bound lazily
  * by the dynamic linker in every one of them. */
@@ -160,6 +181,12 @@ static int recv_int_fds(int sock, int32_t *v, int fds[2], int *nfds) {
   struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
                        .msg_control = u.buf, .msg_controllen = sizeof u.buf};
   *nfds = 0;
+  /* Wait in poll, not in recvmsg: a thread blocked in recvmsg is also
+   * woken each time the peer reads what we sent (the socket's write-space
+   * wake-up), poll only for what it asked for. */
+  struct pollfd pfd = {.fd = sock, .events = POLLIN};
+  while (poll(&pfd, 1, -1) < 0 && errno == EINTR) {
+  }
   ssize_t r;
   do r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
   while (r < 0 && errno == EINTR);
@@ -199,6 +226,28 @@ static size_t g_nkids, g_capkids;
  * the server is idle so that it is not on a start's critical path. */
 static int g_next_st[2] = {-1, -1};
 
+/* Server side: the spare, a child forked ahead of the next request that
+ * waits for it on `job` (a socket of its own). A start then costs a hand-off
+ * and a reply, not a fork: the fork, and the child's own set-up (atfork
+ * handlers, PR_SET_PDEATHSIG, the page faults of both), happen while the
+ * server is idle. Android's zygote keeps a pool of such processes (USAP). */
+typedef struct fs_spare {
+  pid_t pid;    /* 0 when there is none */
+  int pidfd;    /* its pidfd, or its death pipe's read end */
+  int is_pidfd; /* pidfd above is a real pidfd */
+  int job;      /* server's end of the socket the spare reads its job from */
+} fs_spare;
+static fs_spare g_spare = {0, -1, 0, -1};
+static int g_srv_ctl = -1; /* server side: its end of ctl (children close it) */
+
+/* What the server sends a spare: the request as received, plus the two
+ * decisions taken in the server; then name, identity, key and arg bytes. */
+typedef struct fs_job {
+  fs_req h;
+  int32_t set_mask; /* restore h.mask */
+  int32_t set_cpus; /* apply h.cpus */
+} fs_job;
+
 static void premake_status(void) {
   if (g_next_st[0] >= 0) return;
   if (mproc__sys.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g_next_st) < 0)
@@ -217,26 +266,128 @@ static int skip_bytes(int ctl, uint64_t n) {
   return 0;
 }
 
+/* ---- the spare ---- */
+
+/* The spare's life: wait for a job, become that child. A job that does not
+ * arrive whole (the server died or dropped us) ends the spare quietly. */
+_Noreturn static void spare_main(int jfd) {
+  fs_job j;
+  char strs[MPROC__NAME_MAX + MPROC__IDENT_MAX + MPROC_AUTHKEY_MAX];
+  char name[MPROC__NAME_MAX + 1], ident[MPROC__IDENT_MAX + 1];
+  unsigned char key[MPROC_AUTHKEY_MAX];
+  char *arg = NULL;
+  const fs_req *h = &j.h;
+  if (read_all(jfd, &j, sizeof j) || h->name_len > MPROC__NAME_MAX ||
+      h->ident_len > MPROC__IDENT_MAX || h->authkey_len > MPROC_AUTHKEY_MAX ||
+      h->arg_size > MPROC__ARG_MAX ||
+      read_all(jfd, strs, (size_t)h->name_len + h->ident_len + h->authkey_len) ||
+      (h->arg_size && (!(arg = malloc(h->arg_size)) || read_all(jfd, arg, h->arg_size))))
+    _exit(0);
+  close(jfd);
+  memcpy(name, strs, h->name_len);
+  name[h->name_len] = 0;
+  memcpy(ident, strs + h->name_len, h->ident_len);
+  ident[h->ident_len] = 0;
+  memcpy(key, strs + h->name_len + h->ident_len, h->authkey_len);
+  /* The server runs with default dispositions except these two (see
+   * server_main), and with no signal blocked: undo just that, instead of
+   * ~64 sigaction calls per child. While it waited, the spare ignored
+   * Ctrl-C like the server. */
+  signal(SIGINT, SIG_DFL);
+  signal(SIGPIPE, SIG_DFL);
+  if (j.set_mask) pthread_sigmask(SIG_SETMASK, &h->mask, NULL);
+  if (j.set_cpus) p_setaffinity(0, sizeof h->cpus, &h->cpus);
+  mproc__child_spec spec = {
+      .target = (mproc_target_fn)(uintptr_t)h->target,
+      .arg = h->arg_size ? (void *)arg : (void *)(uintptr_t)h->arg,
+      .name = name,
+      .identity = ident,
+      .daemon = h->daemon,
+      .parent_pid = h->requester,
+      .start_method = h->start_method,
+      .authkey = h->authkey_len ? key : NULL,
+      .authkey_len = h->authkey_len,
+      .exit_slot = (_Atomic uint32_t *)(uintptr_t)h->exit_slot,
+  };
+  mproc__child_main(&spec);
+}
+
+/* Fork a spare if there is none. 0 or -errno (then there is none). */
+static int spare_make(void) {
+  if (g_spare.pid) return 0;
+  int have_pidfd = mproc__have_pidfd();
+  int jv[2], death[2] = {-1, -1};
+  if (mproc__sys.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, jv) < 0) return -errno;
+  if (!have_pidfd && mproc__sys.pipe2(death, O_CLOEXEC) < 0) {
+    int e = -errno;
+    close(jv[0]);
+    close(jv[1]);
+    return e;
+  }
+  pid_t server = mproc__my_pid();
+  pid_t pid = mproc__sys.fork();
+  if (pid == 0) {
+    mproc__child_pdeathsig(server);
+    close(g_srv_ctl);
+    /* Closes the status sockets (ours and the other children's) and
+     * frees the table; the atfork hook did it already. */
+    mproc__forkserver_reset_child();
+    close(jv[1]);
+    if (death[1] >= 0) {
+      close(death[0]);
+      mproc__set_death_fd(death[1]);
+    }
+    spare_main(jv[0]);
+  }
+  int e = pid < 0 ? -errno : 0;
+  close(jv[0]);
+  if (death[1] >= 0) close(death[1]);
+  int pidfd = death[0];
+  if (!e && have_pidfd) {
+    pidfd = mproc__sys.pidfd_open(pid, 0);
+    if (pidfd < 0) {
+      e = -errno;
+      kill(pid, SIGKILL);
+      while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+      }
+    }
+  }
+  if (e) {
+    if (death[0] >= 0) close(death[0]);
+    close(jv[1]);
+    return e;
+  }
+  g_spare = (fs_spare){.pid = pid, .pidfd = pidfd, .is_pidfd = have_pidfd, .job = jv[1]};
+  return 0;
+}
+
+/* Kill and reap the spare, if any (it died, or the server is leaving). */
+static void spare_drop(void) {
+  if (!g_spare.pid) return;
+  close(g_spare.job);
+  kill(g_spare.pid, SIGKILL); /* not reaped yet: the pid is still its own */
+  siginfo_t si;
+  int r;
+  do r = waitid(P_PID, (id_t)g_spare.pid, &si, WEXITED);
+  while (r < 0 && errno == EINTR);
+  close(g_spare.pidfd);
+  g_spare = (fs_spare){0, -1, 0, -1};
+}
+
 /* Read one request from ctl, fork its child and reply on ctl. Returns -1
  * when ctl is broken (the requester is gone, or the stream is out of step):
  * the server then exits. */
 static int serve_one(int ctl) {
   fs_req h;
-  char name[MPROC__NAME_MAX + 1], ident[MPROC__IDENT_MAX + 1];
-  unsigned char key[MPROC_AUTHKEY_MAX];
   char *arg = NULL;
   if (read_all(ctl, &h, sizeof h) || h.magic != FS_MAGIC ||
       h.name_len > MPROC__NAME_MAX || h.ident_len > MPROC__IDENT_MAX ||
       h.arg_size > MPROC__ARG_MAX || h.authkey_len > MPROC_AUTHKEY_MAX)
     return -1;
-  /* name, identity and key in one read (they came in one sendmsg). */
+  /* name, identity and key in one read (they came in one sendmsg); the
+   * spare takes them apart. */
   char strs[MPROC__NAME_MAX + MPROC__IDENT_MAX + MPROC_AUTHKEY_MAX];
   if (read_all(ctl, strs, (size_t)h.name_len + h.ident_len + h.authkey_len)) return -1;
-  memcpy(name, strs, h.name_len);
-  name[h.name_len] = 0;
-  memcpy(ident, strs + h.name_len, h.ident_len);
-  ident[h.ident_len] = 0;
-  memcpy(key, strs + h.name_len + h.ident_len, h.authkey_len);
   int32_t e = 0;
   if (h.arg_size && !(arg = malloc(h.arg_size))) {
     if (skip_bytes(ctl, h.arg_size)) return -1;
@@ -259,82 +410,55 @@ static int serve_one(int ctl) {
     premake_status(); /* normally made already, after the last request */
     if (g_next_st[0] < 0) e = -errno;
   }
-  int have_pidfd = mproc__have_pidfd();
-  int death[2] = {-1, -1};
-  if (!e && !have_pidfd && mproc__sys.pipe2(death, O_CLOEXEC) < 0) e = -errno;
-  pid_t pid = -1;
   /* Decided here, not in the child: a libc call only children make would
    * be bound lazily by the dynamic linker in every one of them. */
-  sigset_t none;
-  sigemptyset(&none);
-  int set_mask = memcmp(&h.mask, &none, sizeof none) != 0;
+  fs_job job = {.h = h};
+  /* sigisemptyset looks at signals only: glibc's sigemptyset clears just
+   * the words the kernel uses, so a memcmp would read undefined padding. */
+  job.set_mask = !sigisemptyset(&h.mask);
   cpu_set_t mine;
-  int set_cpus = CPU_COUNT(&h.cpus) > 0 && sched_getaffinity(0, sizeof mine, &mine) == 0 &&
+  job.set_cpus = CPU_COUNT(&h.cpus) > 0 && sched_getaffinity(0, sizeof mine, &mine) == 0 &&
                  !CPU_EQUAL(&mine, &h.cpus);
-  if (!e) {
-    pid_t server = mproc__my_pid();
-    pid = mproc__sys.fork();
-    if (pid == 0) {
-      mproc__child_pdeathsig(server);
-      close(ctl);
-      /* Closes the status sockets (ours and the other children's) and
-       * frees the table; the atfork hook did it already. */
-      mproc__forkserver_reset_child();
-      if (death[1] >= 0) {
-        close(death[0]);
-        mproc__set_death_fd(death[1]);
-      }
-      /* The server runs with default dispositions except these two (see
-       * server_main), and with no signal blocked: undo just that, instead
-       * of ~64 sigaction calls per child. */
-      signal(SIGINT, SIG_DFL);
-      signal(SIGPIPE, SIG_DFL);
-      if (set_mask) pthread_sigmask(SIG_SETMASK, &h.mask, NULL);
-      if (set_cpus) p_setaffinity(0, sizeof h.cpus, &h.cpus);
-      mproc__child_spec spec = {
-          .target = (mproc_target_fn)(uintptr_t)h.target,
-          .arg = h.arg_size ? (void *)arg : (void *)(uintptr_t)h.arg,
-          .name = name,
-          .identity = ident,
-          .daemon = h.daemon,
-          .parent_pid = h.requester,
-          .start_method = h.start_method,
-          .authkey = h.authkey_len ? key : NULL,
-          .authkey_len = h.authkey_len,
-      };
-      mproc__child_main(&spec);
+  pid_t pid = -1;
+  int pidfd = -1, is_pidfd = 0;
+  /* Hand the job to the spare (made now if there is none). A spare that
+   * died while waiting is replaced once. */
+  for (int tries = 0; !e; tries++) {
+    if (!g_spare.pid && (e = spare_make()) != 0) break;
+    struct iovec iov[3] = {
+        {.iov_base = &job, .iov_len = sizeof job},
+        {.iov_base = strs, .iov_len = (size_t)h.name_len + h.ident_len + h.authkey_len},
+        {.iov_base = arg, .iov_len = (size_t)h.arg_size},
+    };
+    int rc = send_iov(g_spare.job, iov, h.arg_size ? 3 : 2);
+    if (rc == 0) {
+      pid = g_spare.pid;
+      pidfd = g_spare.pidfd;
+      is_pidfd = g_spare.is_pidfd;
+      close(g_spare.job);
+      g_spare = (fs_spare){0, -1, 0, -1};
+      break;
     }
-    if (pid < 0) e = -errno;
+    spare_drop();
+    if (tries) e = rc;
   }
   free(arg);
-  if (death[1] >= 0) close(death[1]);
-  int pidfd = death[0];
-  if (!e && have_pidfd) {
-    pidfd = mproc__sys.pidfd_open(pid, 0);
-    if (pidfd < 0) {
-      e = -errno;
-      kill(pid, SIGKILL);
-      while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
-      }
-    }
-  }
-  if (e) {
-    if (death[0] >= 0) close(death[0]);
-    return send_int_fd(ctl, e, -1) ? -1 : 0;
-  }
+  if (e) return send_int_fd(ctl, e, -1) ? -1 : 0;
   g_kids[g_nkids++] = (fs_child){
-      .pid = pid, .pidfd = pidfd, .is_pidfd = have_pidfd, .stfd = g_next_st[0]};
+      .pid = pid, .pidfd = pidfd, .is_pidfd = is_pidfd, .stfd = g_next_st[0]};
   /* The requester gets the child's pidfd (its sentinel) and its end of the
    * status socket; without pidfds only the socket, which then serves as
    * the sentinel too. */
   int fds[2] = {pidfd, g_next_st[1]};
-  int rc = have_pidfd ? send_int_fds(ctl, (int32_t)pid, fds, 2)
-                      : send_int_fds(ctl, (int32_t)pid, fds + 1, 1);
+  int rc = is_pidfd ? send_int_fds(ctl, (int32_t)pid, fds, 2)
+                    : send_int_fds(ctl, (int32_t)pid, fds + 1, 1);
   close(g_next_st[1]);
   g_next_st[0] = g_next_st[1] = -1;
   /* If the requester is gone the child is reaped like any other and its
-   * status dropped; the server leaves once ctl reads EOF. */
+   * status dropped; the server leaves once ctl reads EOF. Then, idle
+   * again: everything the next start needs. */
   premake_status();
+  spare_make();
   return rc ? -1 : 0;
 }
 
@@ -367,41 +491,48 @@ _Noreturn static void server_main(int ctl) {
   sigset_t none;
   sigemptyset(&none);
   pthread_sigmask(SIG_SETMASK, &none, NULL);
+  g_srv_ctl = ctl;
   premake_status();
+  spare_make(); /* even the first start needs no fork */
   struct pollfd *pf = NULL;
   size_t cap = 0;
   for (;;) {
-    if (cap < g_nkids + 1) {
-      cap = (g_nkids + 1) * 2;
+    if (cap < g_nkids + 2) {
+      cap = (g_nkids + 2) * 2;
       struct pollfd *n = realloc(pf, cap * sizeof *n);
       if (!n) _exit(1);
       pf = n;
     }
     pf[0] = (struct pollfd){.fd = ctl, .events = POLLIN};
+    /* The spare is watched too: one killed while it waited is reaped at
+     * once (the next start makes another). A negative fd is ignored. */
+    pf[1] = (struct pollfd){.fd = g_spare.pid ? g_spare.pidfd : -1, .events = POLLIN};
     int slow = 0; /* some kid can only be polled for */
     for (size_t i = 0; i < g_nkids; i++) {
-      /* A negative fd is ignored by poll(). */
-      pf[i + 1] = (struct pollfd){.fd = g_kids[i].pipe_eof ? -1 : g_kids[i].pidfd,
+      pf[i + 2] = (struct pollfd){.fd = g_kids[i].pipe_eof ? -1 : g_kids[i].pidfd,
                                   .events = POLLIN};
       slow |= g_kids[i].pipe_eof;
     }
-    size_t n = g_nkids + 1;
+    size_t n = g_nkids + 2;
     int r = poll(pf, n, slow ? 20 : -1);
     if (r < 0) {
       if (errno == EINTR) continue;
-      _exit(1);
+      break;
     }
     /* Children first (back to front: reap_kid moves the last one). */
-    for (size_t i = n - 1; i >= 1; i--) {
-      fs_child *k = &g_kids[i - 1];
-      if (pf[i].revents && k->is_pidfd) reap_kid(i - 1, 1);
+    for (size_t i = n - 1; i >= 2; i--) {
+      fs_child *k = &g_kids[i - 2];
+      if (pf[i].revents && k->is_pidfd) reap_kid(i - 2, 1);
       else if (pf[i].revents || k->pipe_eof) {
-        if (!reap_kid(i - 1, 0)) k->pipe_eof = 1;
+        if (!reap_kid(i - 2, 0)) k->pipe_eof = 1;
       }
     }
+    if (pf[1].revents) spare_drop();
     if (pf[0].revents && serve_one(ctl) < 0) break; /* requester gone */
   }
-  /* Our children die with us (their PR_SET_PDEATHSIG). */
+  /* Our children die with us (their PR_SET_PDEATHSIG); the spare is
+   * reaped here, so that the server's own reaper sees no stray process. */
+  spare_drop();
   _exit(0);
 }
 
@@ -409,6 +540,7 @@ _Noreturn static void server_main(int ctl) {
 
 typedef struct srv_ctx {
   int sv[2];    /* [0] requester end, [1] server end */
+  int death[2]; /* without pidfds: the server's death pipe, else -1 */
   pid_t parent; /* requester pid */
   pid_t pid;    /* server pid (out) */
 } srv_ctx;
@@ -422,6 +554,10 @@ static int server_fork_fn(void *c, const sigset_t *caller_mask) {
     int keep = ctx->sv[1];
     close(ctx->sv[0]);
     mproc__child_reset(); /* closes our copy of the old ctl, if any */
+    if (ctx->death[1] >= 0) {
+      close(ctx->death[0]);
+      mproc__set_death_fd(ctx->death[1]); /* our children close it */
+    }
     server_main(keep);
   }
   if (pid < 0) return -errno;
@@ -436,7 +572,8 @@ static void server_forget_locked(void) {
     /* Closing ctl makes the server exit; reap it. */
     siginfo_t si;
     int r;
-    do r = waitid(P_PIDFD, (id_t)g_fs_pidfd, &si, WEXITED);
+    do r = g_fs_is_pidfd ? waitid(P_PIDFD, (id_t)g_fs_pidfd, &si, WEXITED)
+                               : waitid(P_PID, (id_t)g_fs_pid, &si, WEXITED);
     while (r < 0 && errno == EINTR);
     close(g_fs_pidfd);
   }
@@ -444,28 +581,52 @@ static void server_forget_locked(void) {
   g_fs_pid = 0;
 }
 
+/* Is the server (our own child) gone? Its pidfd or death pipe says so;
+ * without pidfds ask waitid too: a spare the server forked just before it
+ * died still holds the pipe (and ctl) for a moment, until it has set
+ * itself up and seen the server gone. */
+static int server_gone_locked(void) {
+  struct pollfd pfd = {.fd = g_fs_pidfd, .events = POLLIN};
+  if (poll(&pfd, 1, 0) != 0) return 1;
+  if (g_fs_is_pidfd) return 0;
+  siginfo_t si;
+  si.si_pid = 0;
+  if (waitid(P_PID, (id_t)g_fs_pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+    return errno == ECHILD; /* reaped behind our back: gone too */
+  return si.si_pid != 0;
+}
+
 static int ensure_locked(void) {
   if (g_fs_pid) {
     /* Still there? A server that died (killed by hand) is replaced. */
-    struct pollfd pfd = {.fd = g_fs_pidfd, .events = POLLIN};
-    if (poll(&pfd, 1, 0) == 0) return 0;
+    if (!server_gone_locked()) return 0;
     server_forget_locked();
   }
   int rc = mproc__ensure_init(); /* the heap must exist before the fork */
   if (rc) return rc;
-  mproc__have_pidfd(); /* probe once here, for the server to inherit */
-  srv_ctx ctx = {.parent = getpid(), .pid = -1};
+  int have_pidfd = mproc__have_pidfd(); /* probed here, for the server to inherit */
+  srv_ctx ctx = {.parent = getpid(), .pid = -1, .death = {-1, -1}};
   if (mproc__sys.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctx.sv) < 0)
     return -errno;
+  /* Without pidfds the server is watched through a death pipe: it holds
+   * the write end, so ours reads EOF once it is gone. */
+  if (!have_pidfd && mproc__sys.pipe2(ctx.death, O_CLOEXEC) < 0) {
+    rc = -errno;
+    close(ctx.sv[0]);
+    close(ctx.sv[1]);
+    return rc;
+  }
   mproc__flush_std();
   rc = mproc__run_on_long_lived_thread(server_fork_fn, &ctx);
   close(ctx.sv[1]);
+  if (ctx.death[1] >= 0) close(ctx.death[1]);
   if (rc) {
     close(ctx.sv[0]);
+    if (ctx.death[0] >= 0) close(ctx.death[0]);
     return rc;
   }
-  int fd = mproc__sys.pidfd_open(ctx.pid, 0);
-  if (fd < 0) {
+  int fd = ctx.death[0];
+  if (have_pidfd && (fd = mproc__sys.pidfd_open(ctx.pid, 0)) < 0) {
     rc = -errno;
     kill(ctx.pid, SIGKILL);
     while (waitpid(ctx.pid, NULL, 0) < 0 && errno == EINTR) {
@@ -475,6 +636,7 @@ static int ensure_locked(void) {
   }
   g_fs_pid = ctx.pid;
   g_fs_pidfd = fd;
+  g_fs_is_pidfd = have_pidfd;
   g_fs_ctl = ctx.sv[0];
   return 0;
 }
@@ -520,11 +682,21 @@ int mproc__forkserver_start(struct mproc_process *p) {
   h.authkey_len = (uint32_t)klen;
   pthread_sigmask(SIG_SETMASK, NULL, &h.mask);
   if (sched_getaffinity(0, sizeof h.cpus, &h.cpus)) CPU_ZERO(&h.cpus);
+  /* With pidfds, join waits on the child's pidfd and reads the code the
+   * child left here; the status socket stays as the fallback (a child
+   * killed by a signal, or one that called exit() itself). No slot when the
+   * heap is full: the fallback alone still works. */
+  _Atomic uint32_t *slot = NULL;
+  if (mproc__have_pidfd() && mproc__heap_alloc(sizeof *slot, (void **)&slot) == 0)
+    atomic_store_explicit(slot, 0, memory_order_relaxed);
+  else
+    slot = NULL;
+  h.exit_slot = (uint64_t)(uintptr_t)slot;
 
   /* One round trip on ctl: request out, reply (pid, fds) back. ctl is
    * shared by the process's threads, so the exchange holds g_fs_mu. */
   int32_t pid = 0;
-  int fds[2], nfds = 0;
+  int fds[2], nfds = 0, sent = 0;
   pthread_mutex_lock(&g_fs_mu);
   int rc = ensure_locked();
   if (rc == 0) {
@@ -536,6 +708,7 @@ int mproc__forkserver_start(struct mproc_process *p) {
       rc = ensure_locked();
       if (rc == 0) rc = send_request(g_fs_ctl, &h, p, key);
     }
+    sent = rc == 0;
     if (rc == 0) rc = recv_int_fds(g_fs_ctl, &pid, fds, &nfds);
     if (rc && rc != -EMFILE) {
       /* The stream is out of step or the server is gone: drop it (a
@@ -549,9 +722,16 @@ int mproc__forkserver_start(struct mproc_process *p) {
      * server still holds it unreaped, so its pid is still its own). */
     kill(pid, SIGKILL);
   }
-  if (rc) return rc == -EPIPE || rc == -ECONNRESET ? MPROC_ECHILDFAIL : rc;
+  /* The slot goes back to the heap only when no child can write it: no
+   * request reached the server, or the server said it forked none. Where a
+   * child may still be running (rare failures below), its 4 bytes stay. */
+  if (rc) {
+    if (!sent && slot) mproc__heap_free((void *)slot);
+    return rc == -EPIPE || rc == -ECONNRESET ? MPROC_ECHILDFAIL : rc;
+  }
   if (pid <= 0) {
     for (int i = 0; i < nfds; i++) close(fds[i]);
+    if (slot) mproc__heap_free((void *)slot);
     return pid < 0 ? pid : MPROC_ECHILDFAIL;
   }
   int pidfd, st, is_pidfd = nfds == 2;
@@ -577,10 +757,36 @@ int mproc__forkserver_start(struct mproc_process *p) {
   p->pidfd = pidfd;
   p->fd_is_pidfd = is_pidfd;
   p->status_fd = st;
+  p->exit_slot = is_pidfd ? slot : NULL; /* without a pidfd: never read */
   return 0;
 }
 
+/* Give p's exit slot back to the heap once its child cannot write it any
+ * more (its pidfd is readable, waiting at most `wait_ms`); otherwise leave
+ * those 4 bytes to the heap rather than risk a write into a reused block. */
+static void slot_release(struct mproc_process *p, int wait_ms) {
+  if (!p->exit_slot) return;
+  struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
+  int r;
+  do r = poll(&pfd, 1, wait_ms);
+  while (r < 0 && errno == EINTR);
+  if (r > 0) mproc__heap_free((void *)p->exit_slot);
+  p->exit_slot = NULL;
+}
+
 int mproc__forkserver_poll(struct mproc_process *p, double wait, int *code) {
+  if (p->exit_slot) {
+    /* Joinable once the pidfd fires; the child's own report is then
+     * already in its slot unless it did not return from its target. */
+    struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
+    if (poll(&pfd, 1, 0) <= 0) return 0; /* EINTR too: not joinable yet */
+    uint32_t v = atomic_load_explicit(p->exit_slot, memory_order_acquire);
+    if (v & MPROC__EXIT_SLOT_SET) {
+      *code = (int)(v & 0xff);
+      slot_release(p, 0);
+      return 1;
+    }
+  }
   int32_t v;
   ssize_t r;
   do r = recv(p->status_fd, &v, sizeof v, MSG_DONTWAIT | MSG_WAITALL);
@@ -600,13 +806,19 @@ int mproc__forkserver_poll(struct mproc_process *p, double wait, int *code) {
     while (pr < 0 && errno == EINTR);
     if (pr <= 0) {
       *code = -ECHILD;
+      slot_release(p, 0);
       return 1;
     }
     do r = recv(p->status_fd, &v, sizeof v, MSG_WAITALL);
     while (r < 0 && errno == EINTR);
   }
-  if (r == (ssize_t)sizeof v) *code = v;
-  else *code = -SIGKILL; /* the server died: its children were SIGKILLed */
+  if (r == (ssize_t)sizeof v) {
+    *code = v;
+    slot_release(p, 0); /* the server reaped it */
+  } else {
+    *code = -SIGKILL; /* the server died: its children were SIGKILLed */
+    slot_release(p, 1000); /* a moment for that SIGKILL to land */
+  }
   return 1;
 }
 
@@ -636,6 +848,11 @@ void mproc__forkserver_reset_child(void) {
   if (g_next_st[0] >= 0) close(g_next_st[0]);
   if (g_next_st[1] >= 0) close(g_next_st[1]);
   g_next_st[0] = g_next_st[1] = -1;
+  if (g_spare.pid) { /* a server's spare: not ours */
+    close(g_spare.pidfd);
+    close(g_spare.job);
+  }
+  g_spare = (fs_spare){0, -1, 0, -1};
   for (size_t i = 0; i < g_nkids; i++) { /* set only in a server */
     close(g_kids[i].pidfd);
     close(g_kids[i].stfd);

@@ -100,7 +100,12 @@ int mproc__have_pidfd(void) {
 
 void mproc__force_no_pidfd(int on) { atomic_store(&g_pidfd_mode, on ? 2 : 0); }
 
-void mproc__set_death_fd(int fd) { g_death_w = fd; }
+void mproc__set_death_fd(int fd) {
+  /* One inherited from our parent (a forkserver's spare has the server's)
+   * must go, or our parent's watchers would wait for us too. */
+  if (g_death_w >= 0 && g_death_w != fd) close(g_death_w);
+  g_death_w = fd;
+}
 
 /* ---- this process's identity ---- */
 
@@ -256,10 +261,13 @@ static int wait_ended(mproc_process_t *p, const struct timespec *dl) {
   for (;;) {
     pthread_mutex_lock(&g_reg_mu);
     int state = p->state;
-    /* A forkserver child's exit code comes on its status socket after the
-     * pidfd fired: waiting on the socket takes one wake-up, not two. */
-    int fd = p->method == MPROC_START_FORKSERVER && p->status_fd >= 0 ? p->status_fd
-                                                                       : p->pidfd;
+    /* A forkserver child with an exit slot is waited for on its pidfd (the
+     * child's exit wakes us directly); without one its code comes on the
+     * status socket after the pidfd fired: waiting on the socket takes one
+     * wake-up, not two. */
+    int fd = p->method == MPROC_START_FORKSERVER && p->status_fd >= 0 && !p->exit_slot
+                 ? p->status_fd
+                 : p->pidfd;
     pthread_mutex_unlock(&g_reg_mu);
     if (state != PS_RUNNING) return 0;
     /* poll first: when the child is still running this saves a waitid. */

@@ -53,6 +53,9 @@ struct mproc_process {
                             or its forkserver status socket; -1 if none */
   int fd_is_pidfd;       /* pidfd above is a real pidfd */
   int status_fd;         /* forkserver: socket delivering the exit status */
+  _Atomic uint32_t *exit_slot; /* forkserver: heap word the child sets to
+                            MPROC__EXIT_SLOT_SET | code as it returns
+                            from its target (NULL if none) */
   int exitcode;          /* valid in PS_ENDED: 0..255 or -signo */
   mproc_target_fn target;           /* what the child runs */
   void *arg;             /* what the target receives */
@@ -77,7 +80,11 @@ typedef struct mproc__child_spec {
   int start_method;      /* family default start method to inherit */
   const unsigned char *authkey; /* the child's authkey, NULL = inherited */
   size_t authkey_len;
+  _Atomic uint32_t *exit_slot; /* where to leave the exit code, or NULL */
 } mproc__child_spec;
+
+/* Marks an exit slot as written (a code alone may be 0). */
+#define MPROC__EXIT_SLOT_SET 0x100u
 
 /* ---- this process (process.c) ---- */
 
