@@ -103,21 +103,34 @@ int mproc_test_count_shm(void) {
   return n;
 }
 
+/* pid's state letter from /proc ('R', 'S', 'Z', ...), 0 when it is gone. */
+static char pid_state(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  char buf[512] = {0};
+  size_t r = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  (void)r;
+  /* The state follows the command name, which may hold ") ". */
+  char *rp = strrchr(buf, ')');
+  return rp && rp[1] ? rp[2] : '?';
+}
+
+int mproc_test_pid_running(pid_t pid) {
+  char st = pid_state(pid);
+  return st && st != 'Z' && st != 'X';
+}
+
 int mproc_test_wait_gone(pid_t pid, double timeout) {
   double end = mproc_test_now() + timeout;
   for (;;) {
     /* Reap it if it is our zombie; then check existence. */
     waitpid(pid, NULL, WNOHANG);
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return 1;
-    char buf[512] = {0};
-    size_t r = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    (void)r;
-    char *rp = strrchr(buf, ')');
-    if (rp && (rp[2] == 'Z' || rp[2] == 'X')) {
+    char st = pid_state(pid);
+    if (!st) return 1;
+    if (st == 'Z' || st == 'X') {
       /* A zombie that is not ours counts as gone (its parent reaps it). */
       if (waitpid(pid, NULL, WNOHANG) < 0) return 1;
     }

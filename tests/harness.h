@@ -55,6 +55,8 @@ int mproc_test_zombies_of(pid_t pid);
 /* Wait up to timeout seconds for pid to disappear (not even a zombie of
  * ours); returns 1 if gone. Works for non-children too. */
 int mproc_test_wait_gone(pid_t pid, double timeout);
+/* 1 if pid exists and is not a zombie (kill(pid, 0) succeeds on zombies). */
+int mproc_test_pid_running(pid_t pid);
 double mproc_test_now(void);          /* CLOCK_MONOTONIC seconds */
 /* Reap child pid, require that it exited 0 and return the CPU seconds
  * (user + system) it used: the probe for "no CPU while waiting". */
