@@ -918,6 +918,37 @@ static int nested_task(const void *in, size_t n, void *out, mproc_task_ctx *c) {
   return 0;
 }
 
+/* $MPROC_POOL_LIMIT is the default limit when it is a whole number in
+ * 1..4096; anything else leaves mproc_cpu_count(). (Read only while no
+ * limit was set in the family: ctest runs each case in a fresh one.) */
+static void test_family_limit_env(void **s) {
+  (void)s;
+  const char *bad[] = {"0", "-3", "5000", "abc", "3x", "", " "};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    setenv("MPROC_POOL_LIMIT", bad[i], 1);
+    assert_int_equal(mproc_pool_get_family_limit(), mproc_cpu_count());
+  }
+  setenv("MPROC_POOL_LIMIT", "3", 1);
+  assert_int_equal(mproc_pool_get_family_limit(), 3);
+  setenv("MPROC_POOL_LIMIT", "4096", 1);
+  assert_int_equal(mproc_pool_get_family_limit(), 4096);
+  /* It clips nested pools like a limit that was set (not under TSan: see
+   * test_nested). */
+#if !defined(__SANITIZE_THREAD__)
+  setenv("MPROC_POOL_LIMIT", "3", 1);
+  mproc_pool_t *p = mkpool(2);
+  long in[2] = {1, 10}, out[4];
+  mproc_call_opts o = {.chunksize = 1};
+  MPROC_PASS(mproc_pool_map(p, nested_task, in, 2, 8, out, 16, &o));
+  assert_int_equal(out[0], 1 + 4 + 9 + 16);
+  /* limit 3 - 2 outer workers = room for 1 */
+  assert_int_equal(out[1], 1);
+  assert_int_equal(out[3], 1);
+  MPROC_PASS(mproc_pool_destroy(p));
+#endif
+  unsetenv("MPROC_POOL_LIMIT");
+}
+
 static void test_nested(void **s) {
   (void)s;
 #if defined(__SANITIZE_THREAD__)
@@ -1152,6 +1183,7 @@ static const struct CMUnitTest tests[] = {
     MPROC_TEST(test_destroy_with_pending),
     MPROC_TEST(test_progress_stats),
     MPROC_TEST(test_idle_no_cpu),
+    MPROC_TEST(test_family_limit_env),
     MPROC_TEST(test_nested),
     MPROC_TEST(test_task_ctx_bad),
     MPROC_TEST(test_big_results),

@@ -51,9 +51,13 @@ static void unlock(pfamily *f) { atomic_store(&f->lock, 0); }
 
 static int limit_of(pfamily *f) {
   if (f->limit > 0) return f->limit;
+  /* The same range as mproc_pool_set_family_limit; anything else (not a
+   * whole number, 0, too big) is ignored rather than half-read by atoi. */
   const char *e = getenv("MPROC_POOL_LIMIT");
-  int v = e ? atoi(e) : 0;
-  return v > 0 ? v : mproc_cpu_count();
+  char *end = NULL;
+  long v = e && *e ? strtol(e, &end, 10) : 0;
+  if (end && *end) v = 0;
+  return v >= 1 && v <= POOL_MAX_WORKERS ? (int)v : mproc_cpu_count();
 }
 
 int mproc__pool_family_acquire(int want, int nested, int *got) {
