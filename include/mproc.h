@@ -512,7 +512,8 @@ MPROC_EXPORT int mproc_array_get(mproc_array_t *array, size_t i, void *out);
 MPROC_EXPORT int mproc_array_set(mproc_array_t *array, size_t i, const void *in);
 /* Elements [start, start + n) copied out / in under the lock, as one
  * atomic step (Python's slices). -ERANGE if the range passes the end;
- * n = 0 is a no-op. */
+ * n = 0 is a no-op (the buffer may then be NULL); -EINVAL for a NULL
+ * buffer otherwise. */
 MPROC_EXPORT int mproc_array_read(mproc_array_t *array, size_t start, size_t n, void *out);
 MPROC_EXPORT int mproc_array_write(mproc_array_t *array, size_t start, size_t n,
                                    const void *in);

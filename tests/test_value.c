@@ -152,6 +152,9 @@ static void array_basic(void **state) {
   assert_int_equal(out[0], 100);
   assert_int_equal(out[1], 200);
   MPROC_PASS(mproc_array_read(a, 10, 0, out)); /* empty slice at the end */
+  MPROC_PASS(mproc_array_read(a, 3, 0, NULL));  /* empty: no buffer needed */
+  MPROC_PASS(mproc_array_write(a, 10, 0, NULL));
+  MPROC_ASSERT_RC(mproc_array_write(a, 11, 0, NULL), MPROC_ERANGE);
   MPROC_ASSERT_RC(mproc_array_get(a, 10, &x), MPROC_ERANGE);
   MPROC_ASSERT_RC(mproc_array_set(a, SIZE_MAX, &x), MPROC_ERANGE);
   MPROC_ASSERT_RC(mproc_array_read(a, 9, 2, out), MPROC_ERANGE);

@@ -232,7 +232,7 @@ static int array_range(mproc_array_t *a, size_t start, size_t n, const void *buf
   int rc = sync_check(a, SYNC_MAGIC_ARRAY);
   if (rc) return rc;
   sync_val *s = (sync_val *)(void *)a;
-  if (!buf) return -EINVAL;
+  if (!buf && n) return -EINVAL; /* an empty slice needs no buffer */
   if (start > s->count || n > s->count - start) return -ERANGE;
   *sv = s;
   *off = start * s->elem_size;
