@@ -74,7 +74,6 @@
 
 #define FS_MAGIC 0x6d706673u /* "mpfs" */
 
-
 typedef struct fs_req {
   uint32_t magic;      /* FS_MAGIC */
   uint32_t name_len;   /* bytes of name that follow */
@@ -237,7 +236,8 @@ typedef struct fs_spare {
   int is_pidfd; /* pidfd above is a real pidfd */
   int job;      /* server's end of the socket the spare reads its job from */
 } fs_spare;
-static fs_spare g_spare = {0, -1, 0, -1};
+#define SPARE_NONE ((fs_spare){.pid = 0, .pidfd = -1, .is_pidfd = 0, .job = -1})
+static fs_spare g_spare = {.pid = 0, .pidfd = -1, .is_pidfd = 0, .job = -1};
 static int g_srv_ctl = -1; /* server side: its end of ctl (children close it) */
 
 /* What the server sends a spare: the request as received, plus the two
@@ -371,7 +371,7 @@ static void spare_drop(void) {
   do r = waitid(P_PID, (id_t)g_spare.pid, &si, WEXITED);
   while (r < 0 && errno == EINTR);
   close(g_spare.pidfd);
-  g_spare = (fs_spare){0, -1, 0, -1};
+  g_spare = SPARE_NONE;
 }
 
 /* Read one request from ctl, fork its child and reply on ctl. Returns -1
@@ -436,7 +436,7 @@ static int serve_one(int ctl) {
       pidfd = g_spare.pidfd;
       is_pidfd = g_spare.is_pidfd;
       close(g_spare.job);
-      g_spare = (fs_spare){0, -1, 0, -1};
+      g_spare = SPARE_NONE;
       break;
     }
     spare_drop();
@@ -852,7 +852,7 @@ void mproc__forkserver_reset_child(void) {
     close(g_spare.pidfd);
     close(g_spare.job);
   }
-  g_spare = (fs_spare){0, -1, 0, -1};
+  g_spare = SPARE_NONE;
   for (size_t i = 0; i < g_nkids; i++) { /* set only in a server */
     close(g_kids[i].pidfd);
     close(g_kids[i].stfd);

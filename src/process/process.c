@@ -519,7 +519,7 @@ static int fork_fn(void *c, const sigset_t *caller_mask) {
     mproc__child_reset();
     if (ctx->death[1] >= 0) {
       close(ctx->death[0]);
-      g_death_w = ctx->death[1];
+      mproc__set_death_fd(ctx->death[1]);
     }
     pthread_sigmask(SIG_SETMASK, caller_mask, NULL);
     mproc_process_t *p = ctx->p;
