@@ -426,7 +426,10 @@ static void test_timeout(void **s) {
   mproc_pool_t *p = mkpool(2);
   double in[6] = {0.01, 30, 0.01, 0.01, 30, 0.01}, out[6];
   int errs[6];
-  mproc_call_opts o = {.timeout = 0.3, .chunksize = 1, .errors = errs};
+  /* The quick tasks (10 ms) must not time out: 2 s leaves room for a
+   * sanitizer build on a loaded 2-CPU machine (0.3 s was once overrun by a
+   * 10 ms task under TSan). */
+  mproc_call_opts o = {.timeout = 2.0, .chunksize = 1, .errors = errs};
   double t0 = mproc_test_now();
   MPROC_ASSERT_RC(mproc_pool_map(p, sleeper, in, 6, 8, out, 8, &o), -ETIMEDOUT);
   assert_true(mproc_test_now() - t0 < 10);

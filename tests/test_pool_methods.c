@@ -331,7 +331,10 @@ static void timeout_case(int method) {
   double in[4] = {0.01, 30, 0.01, 0.01}, out[4];
   int errs[4];
   mproc_task_error e;
-  mproc_call_opts o = {.timeout = 0.3, .chunksize = 1, .errors = errs, .error = &e};
+  /* The quick tasks (10 ms) must not time out: 2 s leaves room for a
+   * sanitizer build on a loaded 2-CPU machine (0.3 s was once overrun by a
+   * 10 ms task under TSan). */
+  mproc_call_opts o = {.timeout = 2.0, .chunksize = 1, .errors = errs, .error = &e};
   double t0 = mproc_test_now();
   MPROC_ASSERT_RC(mproc_pool_map(p, t_sleep, in, 4, 8, out, 8, &o), -ETIMEDOUT);
   assert_true(mproc_test_now() - t0 < 20);
